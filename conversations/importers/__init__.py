@@ -1,0 +1,1 @@
+"""Transcript import: readers (bytes to records), formats (records to conversations), writers."""

@@ -1,0 +1,112 @@
+"""Import jobs: an uploaded file, imported by a Celery worker, with progress in the job row."""
+
+from django.core.files.base import ContentFile, File
+from django.db import connections, transaction
+from django.utils import timezone
+
+from conversations.models import ImportJob, JobState, Project, Role, SourceFormat
+from conversations.services.access import require_role
+from conversations.services.imports import ImportFailed, ImportSummary, transcript_import
+
+
+@transaction.atomic
+def import_job_create(
+    *, project: Project, user, upload: File, fmt: str | None = None, skip_invalid: bool = False
+) -> ImportJob:
+    """Store the upload and queue its import once committed. Leads only.
+
+    Raises PermissionDenied for other roles and ValueError for an unknown format.
+    """
+    require_role(user=user, project=project, roles=(Role.LEAD,), action="importing transcripts")
+    if fmt and fmt not in SourceFormat.values:
+        raise ValueError(
+            f"unknown format {fmt!r}; expected one of {', '.join(SourceFormat.values)}"
+        )
+    name = (getattr(upload, "name", "") or "upload").rsplit("/", 1)[-1]
+    job = ImportJob(
+        project=project,
+        created_by=user,
+        original_name=name[:255],
+        format=fmt or "",
+        skip_invalid=skip_invalid,
+        bytes_total=upload.size or 0,
+    )
+    job.file.save(name, upload, save=False)
+    job.save()
+    from conversations.tasks import transcript_import_job as transcript_import_job_task
+
+    transcript_import_job_task.delay_on_commit(job.pk)
+    return job
+
+
+def _progress_writer(job_id: int):
+    """Progress goes through a second connection so that it is visible while the import's
+    own transaction is still open. SQLite would lock against the open transaction, so there
+    progress is only written at the end."""
+    if connections["default"].vendor != "postgresql":
+        return None, None
+    side = connections.create_connection("default")
+    side.set_autocommit(True)
+
+    def write(summary: ImportSummary) -> None:
+        with side.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {ImportJob._meta.db_table} SET bytes_read = %s, records_read = %s "
+                "WHERE id = %s",
+                [summary.bytes_read, summary.records_read, job_id],
+            )
+
+    return write, side
+
+
+def import_job_run(*, job_id: int) -> ImportJob:
+    """Run a queued import job. Safe to run twice: a finished job is left as it is.
+
+    Effects: the job row ends ``succeeded`` (counts filled) or ``failed`` (errors and the reason
+    filled, nothing imported unless the job skips invalid records). No exception escapes for
+    bad input; database errors propagate so that the task can retry.
+    """
+    with transaction.atomic():
+        job = ImportJob.objects.select_for_update().get(pk=job_id)
+        if job.state in (JobState.SUCCEEDED, JobState.FAILED):
+            return job
+        job.state = JobState.RUNNING
+        job.started_at = timezone.now()
+        job.save(update_fields=["state", "started_at"])
+
+    write, side = _progress_writer(job.pk)
+    rejects = ContentFile(b"") if job.skip_invalid else None
+    try:
+        with job.file.open("rb") as stream:
+            summary = transcript_import(
+                project=job.project,
+                stream=stream,
+                source_name=job.original_name,
+                fmt=job.format or None,
+                skip_invalid=job.skip_invalid,
+                rejects=rejects,
+                import_job_id=job.pk,
+                author_id=None,
+                progress=write,
+            )
+        failure = ""
+    except ImportFailed as exc:
+        summary, failure = exc.summary, str(exc).splitlines()[0]
+    finally:
+        if side is not None:
+            side.close()
+    job.refresh_from_db()
+    job.state = JobState.FAILED if failure else JobState.SUCCEEDED
+    job.failure = failure
+    job.format = summary.format or job.format
+    job.records_read = summary.records_read
+    job.imported = summary.imported
+    job.duplicates = summary.duplicates
+    job.rejected = summary.rejected
+    job.bytes_read = summary.bytes_read
+    job.errors = [e.as_dict() for e in summary.errors]
+    job.finished_at = timezone.now()
+    if rejects is not None and summary.rejected:
+        job.rejects_file.save(f"{job.pk}-rejects.jsonl", rejects, save=False)
+    job.save()
+    return job
