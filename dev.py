@@ -130,6 +130,15 @@ def test(args: list[str]) -> None:
 
 def main() -> None:
     command, *args = sys.argv[1:] or ["up"]
+    try:
+        dispatch(command, args)
+    except subprocess.CalledProcessError as exc:
+        sys.exit(
+            f"dev.py: '{' '.join(map(str, exc.cmd))}' failed with exit status {exc.returncode}"
+        )
+
+
+def dispatch(command: str, args: list[str]) -> None:
     if command == "up":
         up(args)
     elif command == "test":
