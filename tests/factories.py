@@ -48,3 +48,25 @@ class MessageFactory(factory.django.DjangoModelFactory):
     position = 0
     role = "user"
     content = "Hello"
+
+
+def pairwise_conversation(
+    project, n_candidates: int = 2, external_id: str | None = None, author=None
+):
+    """A conversation whose last position holds ``n_candidates`` assistant candidates."""
+    conv = ConversationFactory(
+        project=project, author=author, **({"external_id": external_id} if external_id else {})
+    )
+    MessageFactory(
+        conversation=conv, position=0, role="user", content="What is the capital of France?"
+    )
+    for c in range(n_candidates):
+        MessageFactory(
+            conversation=conv,
+            position=1,
+            candidate=c,
+            role="assistant",
+            content=f"Answer {c}: Paris.",
+            model=f"model-{c}",
+        )
+    return conv

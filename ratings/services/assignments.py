@@ -1,0 +1,188 @@
+"""The assignment engine: who rates what next.
+
+Guarantees:
+- an item never has more than ``overlap`` live leases plus submissions (CHECK on ``n_active``),
+  and a rater holds at most one assignment per item, ever (UNIQUE): so every item ends with at
+  most ``overlap`` judgments from distinct raters, whatever the concurrency;
+- a rater is never given an item from a conversation they authored, nor an item they skipped
+  or already judged;
+- order: a rater's own live lease first; then items other raters have started (so consensus
+  accumulates), then priority, then age; gold items mixed in at the project's rate, looking
+  exactly like other items;
+- on PostgreSQL the next item is claimed with ``FOR UPDATE SKIP LOCKED``, so concurrent raters
+  never wait on each other nor claim the same slot; on SQLite writes are serialised by the
+  database lock, which is correct if slower.
+"""
+
+import random
+import secrets
+import time
+from datetime import timedelta
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from conversations.models import Project, Role
+from conversations.services.access import require_role
+from ratings.models import Assignment, AssignmentState, DriftFlag, FlagState, Item, TaskKind
+
+KINDS_BY_ROLE = {
+    Role.LEAD: (TaskKind.SCORE, TaskKind.PAIRWISE, TaskKind.KB_VERIFY),
+    Role.EVALUATOR: (TaskKind.SCORE, TaskKind.PAIRWISE),
+    Role.SME: (TaskKind.KB_VERIFY, TaskKind.SCORE, TaskKind.PAIRWISE),
+}
+RATING_ROLES = tuple(KINDS_BY_ROLE)
+MAX_CLAIM_ATTEMPTS = 50
+
+
+class QueuePaused(PermissionDenied):
+    """The rater's queue in this project is paused (an open drift flag)."""
+
+
+def allowed_kinds(role: str) -> tuple[str, ...]:
+    return KINDS_BY_ROLE.get(role, ())
+
+
+def leases_expire(*, project: Project) -> int:
+    """Return expired leases of ``project`` to the pool. Safe to run concurrently and twice:
+    each lease changes state once, and the item's count drops once per lease."""
+    now = timezone.now()
+    with transaction.atomic():
+        expired = list(
+            Assignment.objects.filter(
+                project=project, state=AssignmentState.LEASED, lease_expires_at__lt=now
+            )
+            .select_for_update(skip_locked=True)
+            .values_list("id", "item_id")
+        )
+        if not expired:
+            return 0
+        Assignment.objects.filter(
+            id__in=[a for a, _ in expired], state=AssignmentState.LEASED
+        ).update(state=AssignmentState.EXPIRED)
+        for _, item_id in expired:
+            Item.objects.filter(pk=item_id).update(n_active=F("n_active") - 1)
+    return len(expired)
+
+
+def _open_items(*, project: Project, rater, kind: str, gold: bool):
+    return (
+        Item.objects.filter(project=project, kind=kind, is_gold=gold, queue_rank__isnull=False)
+        .exclude(assignments__rater=rater)
+        .filter(Q(author_id_cache__isnull=True) | ~Q(author_id_cache=rater.pk))
+    )
+
+
+def _candidate_ids(*, project: Project, rater, kind: str, gold: bool, limit: int) -> list[int]:
+    items = _open_items(project=project, rater=rater, kind=kind, gold=gold).order_by(
+        "queue_rank", "-priority", "id"
+    )
+    if connection.features.has_select_for_update_skip_locked:
+        items = items.select_for_update(skip_locked=True, of=("self",))
+    return list(items.values_list("id", flat=True)[:limit])
+
+
+def _claim(*, item_id: int, rater, project: Project) -> Assignment | None:
+    """Take one slot of the item for the rater, inside the caller's transaction."""
+    claimed = Item.objects.filter(pk=item_id, n_active__lt=F("overlap"), is_retired=False).update(
+        n_active=F("n_active") + 1
+    )
+    if not claimed:
+        return None
+    now = timezone.now()
+    existing = Assignment.objects.filter(item_id=item_id, rater=rater).first()
+    if existing is not None:
+        # Only an expired lease of this rater can come back: it is renewed, not duplicated.
+        if existing.state != AssignmentState.EXPIRED:
+            raise ValidationError("this item was already given to you")
+        existing.state = AssignmentState.LEASED
+        existing.leased_at = now
+        existing.lease_expires_at = now + timedelta(seconds=project.lease_seconds)
+        existing.save(update_fields=["state", "leased_at", "lease_expires_at"])
+        return existing
+    return Assignment.objects.create(
+        item_id=item_id,
+        project=project,
+        rater=rater,
+        left_is_a=bool(secrets.randbits(1)),
+        leased_at=now,
+        lease_expires_at=now + timedelta(seconds=project.lease_seconds),
+    )
+
+
+def assignment_next(
+    *, project: Project, rater, kind: str | None = None, rng: random.Random | None = None
+) -> Assignment | None:
+    """Lease the rater's next item (or return their live lease). None when nothing is left.
+
+    Raises PermissionDenied when the rater's role cannot rate (or not this kind) and
+    QueuePaused when a lead's policy paused this rater.
+    """
+    role = require_role(user=rater, project=project, roles=RATING_ROLES, action="rating")
+    kinds = allowed_kinds(role)
+    if kind is not None:
+        if kind not in kinds:
+            raise PermissionDenied(f"your role ({role}) does not do {kind} items")
+        kinds = (kind,)
+    if project.pause_flagged_raters and _is_paused(project=project, rater=rater):
+        raise QueuePaused("your queue in this project is paused by a quality flag; ask your lead")
+    live = (
+        Assignment.objects.filter(
+            project=project,
+            rater=rater,
+            state=AssignmentState.LEASED,
+            lease_expires_at__gt=timezone.now(),
+            item__kind__in=kinds,
+        )
+        .order_by("leased_at")
+        .first()
+    )
+    if live is not None:
+        return live
+    leases_expire(project=project)
+    rng = rng or random.Random()
+    want_gold = project.gold_rate > 0 and rng.random() < project.gold_rate
+    order = [(k, gold) for k in kinds for gold in (want_gold, not want_gold)]
+    # SKIP LOCKED passes over rows that other raters are claiming this very moment; when it
+    # finds nothing, look (without locking) whether anything is open for this rater at all,
+    # and if so try again shortly, so that "nothing left" is never said while work remains.
+    for attempt in range(MAX_CLAIM_ATTEMPTS):
+        for k, gold in order:
+            with transaction.atomic():
+                for item_id in _candidate_ids(
+                    project=project, rater=rater, kind=k, gold=gold, limit=1
+                ):
+                    assignment = _claim(item_id=item_id, rater=rater, project=project)
+                    if assignment is not None:
+                        return assignment
+        if not any(
+            _open_items(project=project, rater=rater, kind=k, gold=g).exists() for k, g in order
+        ):
+            return None
+        time.sleep(0.002 * (attempt + 1))
+    return None
+
+
+def _is_paused(*, project: Project, rater) -> bool:
+    return DriftFlag.objects.filter(project=project, rater=rater, state=FlagState.OPEN).exists()
+
+
+@transaction.atomic
+def assignment_skip(*, assignment: Assignment, rater, reason: str) -> Assignment:
+    """Give the item back so that someone else rates it; the rater never gets it again."""
+    assignment = Assignment.objects.select_for_update().get(pk=assignment.pk)
+    if assignment.rater_id != rater.pk:
+        raise PermissionDenied("this is not your assignment")
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "say why you skip (it helps the lead fix the item)"})
+    if assignment.state not in (AssignmentState.LEASED, AssignmentState.EXPIRED):
+        raise ValidationError(f"cannot skip an assignment that is {assignment.state}")
+    if assignment.state == AssignmentState.LEASED:
+        Item.objects.filter(pk=assignment.item_id).update(n_active=F("n_active") - 1)
+    assignment.state = AssignmentState.SKIPPED
+    assignment.skip_reason = reason[:500]
+    assignment.save(update_fields=["state", "skip_reason"])
+    return assignment

@@ -1,0 +1,320 @@
+"""Judgments: submit, revise (a new version, the old one kept), validate against the rubric.
+
+Pairwise answers arrive in the terms the rater saw (left / right) and are stored in true
+terms (response A / B) using the side recorded on the assignment, so every judgment maps back
+to the real responses whatever side they were shown on.
+"""
+
+from dataclasses import dataclass
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import F, Max
+from django.utils import timezone
+
+from conversations.models import Project
+from ratings.models import (
+    Assignment,
+    AssignmentState,
+    Criterion,
+    Item,
+    Judgment,
+    Rubric,
+    Scale,
+    Score,
+    TaskKind,
+    Verdict,
+)
+
+DISPLAY_CHOICES = {
+    "left_much_better": -2,
+    "left_better": -1,
+    "tie": 0,
+    "right_better": 1,
+    "right_much_better": 2,
+}
+KB_PROBLEMS = ("wrong", "outdated", "missing")
+
+
+@dataclass(frozen=True)
+class CleanAnswer:
+    scores: list[tuple[Criterion, float | None, list, str]]
+    preference: int | None = None
+    both_bad: bool = False
+    verdict: str = ""
+    corrected_answer: str = ""
+    missing_fact: str = ""
+    kb_issues: tuple = ()
+    rationale: str = ""
+
+
+def current_rubric(project: Project) -> Rubric | None:
+    return project.rubrics.filter(is_current=True).prefetch_related("criteria").first()
+
+
+def _criterion_value(criterion: Criterion, raw, field: str) -> tuple[float | None, list, str]:
+    """Check one criterion's answer against its scale; return (value, choices, text)."""
+    if criterion.scale == Scale.LIKERT:
+        if isinstance(raw, bool) or not isinstance(raw, int | float) or int(raw) != raw:
+            raise ValidationError({field: f"expected a whole number from 1 to {criterion.points}"})
+        if not 1 <= raw <= criterion.points:
+            raise ValidationError({field: f"expected a whole number from 1 to {criterion.points}"})
+        return float(raw), [], ""
+    if criterion.scale == Scale.BINARY:
+        if raw in (True, 1, "yes", "true", "1"):
+            return 1.0, [], ""
+        if raw in (False, 0, "no", "false", "0"):
+            return 0.0, [], ""
+        raise ValidationError({field: "expected yes or no"})
+    if criterion.scale == Scale.SINGLE_CHOICE:
+        if raw not in criterion.options:
+            raise ValidationError(
+                {field: f"expected one of {', '.join(map(str, criterion.options))}"}
+            )
+        return float(criterion.options.index(raw)), [raw], ""
+    if criterion.scale == Scale.MULTI_CHOICE:
+        if not isinstance(raw, list) or any(r not in criterion.options for r in raw):
+            raise ValidationError(
+                {field: f"expected a list drawn from {', '.join(map(str, criterion.options))}"}
+            )
+        return None, sorted(set(raw), key=criterion.options.index), ""
+    if not isinstance(raw, str):
+        raise ValidationError({field: "expected text"})
+    return None, [], raw.strip()
+
+
+def _is_blank(raw) -> bool:
+    return raw is None or raw == "" or raw == []
+
+
+def clean_answer(
+    *, item: Item, rubric: Rubric | None, answer: dict, left_is_a: bool
+) -> CleanAnswer:
+    """Validate a rater's answer for this item; raise ValidationError naming each bad field."""
+    if not isinstance(answer, dict):
+        raise ValidationError("the answer must be an object")
+    rationale = answer.get("rationale") or ""
+    if not isinstance(rationale, str):
+        raise ValidationError({"rationale": "expected text"})
+    criteria = list(rubric.criteria.all()) if rubric else []
+    raw_scores = answer.get("scores") or {}
+    if not isinstance(raw_scores, dict):
+        raise ValidationError({"scores": "expected an object of criterion: answer"})
+    unknown = set(raw_scores) - {c.key for c in criteria}
+    if unknown:
+        raise ValidationError({"scores": f"unknown criteria: {', '.join(sorted(unknown))}"})
+
+    if item.kind == TaskKind.SCORE:
+        scores = []
+        for c in criteria:
+            raw = raw_scores.get(c.key)
+            if _is_blank(raw):
+                if c.required:
+                    raise ValidationError({f"scores.{c.key}": f"{c.label} is required"})
+                continue
+            scores.append((c, *_criterion_value(c, raw, f"scores.{c.key}")))
+        return CleanAnswer(scores=scores, rationale=rationale)
+
+    if item.kind == TaskKind.PAIRWISE:
+        choice = answer.get("choice")
+        if choice not in DISPLAY_CHOICES:
+            raise ValidationError({"choice": f"expected one of {', '.join(DISPLAY_CHOICES)}"})
+        both_bad = answer.get("both_bad", False)
+        if not isinstance(both_bad, bool):
+            raise ValidationError({"both_bad": "expected true or false"})
+        flip = 1 if left_is_a else -1  # display terms (negative = left better) to true A/B terms
+        scores = []
+        for key, raw in raw_scores.items():
+            if _is_blank(raw):
+                continue
+            if raw not in DISPLAY_CHOICES:
+                raise ValidationError(
+                    {f"scores.{key}": f"expected one of {', '.join(DISPLAY_CHOICES)}"}
+                )
+            c = next(c for c in criteria if c.key == key)
+            scores.append((c, float(flip * DISPLAY_CHOICES[raw]), [], ""))
+        return CleanAnswer(
+            scores=scores,
+            preference=flip * DISPLAY_CHOICES[choice],
+            both_bad=both_bad,
+            rationale=rationale,
+        )
+
+    verdict = answer.get("verdict")
+    if verdict not in Verdict.values:
+        raise ValidationError({"verdict": f"expected one of {', '.join(Verdict.values)}"})
+    corrected = answer.get("corrected_answer") or ""
+    missing = answer.get("missing_fact") or ""
+    if not isinstance(corrected, str) or not isinstance(missing, str):
+        raise ValidationError("corrected_answer and missing_fact are text")
+    if verdict == Verdict.INCORRECT and not corrected.strip():
+        raise ValidationError({"corrected_answer": "say what the correct answer is"})
+    if verdict == Verdict.INCOMPLETE and not missing.strip():
+        raise ValidationError({"missing_fact": "say which fact is missing"})
+    issues = answer.get("kb_issues") or []
+    cited = set(item.response.kb_references.values_list("article_id", flat=True))
+    clean_issues = []
+    for i, issue in enumerate(issues if isinstance(issues, list) else [None]):
+        if not isinstance(issue, dict) or issue.get("problem") not in KB_PROBLEMS:
+            raise ValidationError(
+                {
+                    f"kb_issues[{i}]": f"expected {{article_id, problem}} with problem one of {', '.join(KB_PROBLEMS)}"
+                }
+            )
+        article = str(issue.get("article_id") or "").strip()
+        if issue["problem"] != "missing" and article not in cited:
+            raise ValidationError(
+                {
+                    f"kb_issues[{i}].article_id": "name an article the answer cited (or problem 'missing')"
+                }
+            )
+        clean_issues.append({"article_id": article, "problem": issue["problem"]})
+    return CleanAnswer(
+        scores=[],
+        verdict=verdict,
+        corrected_answer=corrected.strip(),
+        missing_fact=missing.strip(),
+        kb_issues=tuple(clean_issues),
+        rationale=rationale,
+    )
+
+
+def _write(
+    *,
+    item: Item,
+    rater,
+    assignment,
+    version: int,
+    clean: CleanAnswer,
+    rubric,
+    left_is_a,
+    time_on_task_ms,
+    now,
+) -> Judgment:
+    judgment = Judgment.objects.create(
+        item=item,
+        assignment=assignment,
+        rater=rater,
+        version=version,
+        is_current=True,
+        rubric=rubric,
+        guidelines_version=item.project.guidelines_version,
+        preference=clean.preference,
+        both_bad=clean.both_bad,
+        left_is_a=left_is_a if item.kind == TaskKind.PAIRWISE else None,
+        verdict=clean.verdict,
+        corrected_answer=clean.corrected_answer,
+        missing_fact=clean.missing_fact,
+        kb_issues=list(clean.kb_issues),
+        rationale=clean.rationale,
+        time_on_task_ms=time_on_task_ms,
+        created_at=now,
+    )
+    Score.objects.bulk_create(
+        Score(judgment=judgment, criterion=c, value=value, choices=choices, text=text)
+        for c, value, choices, text in clean.scores
+    )
+    return judgment
+
+
+def _check_time(time_on_task_ms) -> int | None:
+    if time_on_task_ms is None:
+        return None
+    if (
+        isinstance(time_on_task_ms, bool)
+        or not isinstance(time_on_task_ms, int)
+        or time_on_task_ms < 0
+    ):
+        raise ValidationError({"time_on_task_ms": "expected a non-negative whole number"})
+    return min(time_on_task_ms, 24 * 3600 * 1000)
+
+
+@transaction.atomic
+def judgment_submit(
+    *, assignment: Assignment, rater, answer: dict, time_on_task_ms: int | None = None
+) -> Judgment:
+    """Store the rater's judgment for their assignment.
+
+    Refused (ValidationError) when the answer does not fit the rubric, when the assignment was
+    already submitted or skipped, or when the lease expired and the item has meanwhile been
+    filled by others; PermissionDenied when it is someone else's assignment. An expired lease
+    whose slot is still free is renewed, so no answer is lost to a slow rater.
+    """
+    assignment = (
+        Assignment.objects.select_for_update()
+        .select_related("item__project", "item__response")
+        .get(pk=assignment.pk)
+    )
+    if assignment.rater_id != rater.pk:
+        raise PermissionDenied("this is not your assignment")
+    item = assignment.item
+    if assignment.state == AssignmentState.SUBMITTED:
+        raise ValidationError("already submitted; edit your judgment instead")
+    if assignment.state == AssignmentState.SKIPPED:
+        raise ValidationError("you skipped this item")
+    if assignment.state == AssignmentState.EXPIRED:
+        reclaimed = Item.objects.filter(pk=item.pk, n_active__lt=F("overlap")).update(
+            n_active=F("n_active") + 1
+        )
+        if not reclaimed:
+            raise ValidationError("your lease expired and other raters have completed this item")
+    rubric = current_rubric(item.project)
+    clean = clean_answer(item=item, rubric=rubric, answer=answer, left_is_a=assignment.left_is_a)
+    now = timezone.now()
+    judgment = _write(
+        item=item,
+        rater=rater,
+        assignment=assignment,
+        version=1,
+        clean=clean,
+        rubric=rubric,
+        left_is_a=assignment.left_is_a,
+        time_on_task_ms=_check_time(time_on_task_ms),
+        now=now,
+    )
+    assignment.state = AssignmentState.SUBMITTED
+    assignment.submitted_at = now
+    assignment.save(update_fields=["state", "submitted_at"])
+    Item.objects.filter(pk=item.pk).update(n_done=F("n_done") + 1)
+    return judgment
+
+
+@transaction.atomic
+def judgment_revise(
+    *, judgment: Judgment, rater, answer: dict, time_on_task_ms: int | None = None
+) -> Judgment:
+    """Write a new version of the rater's own current judgment; the old version stays readable.
+
+    Refused when the project does not allow edits, when it is not the rater's judgment, or
+    when a newer version exists (ValidationError: reload and edit the current one).
+    """
+    judgment = (
+        Judgment.objects.select_for_update()
+        .select_related("item__project", "item__response")
+        .get(pk=judgment.pk)
+    )
+    if judgment.rater_id != rater.pk:
+        raise PermissionDenied("this is not your judgment")
+    item = judgment.item
+    if not item.project.allow_edits:
+        raise PermissionDenied("this project does not allow editing submitted judgments")
+    if not judgment.is_current or judgment.is_external:
+        raise ValidationError("only your current judgment can be edited")
+    rubric = current_rubric(item.project)
+    left_is_a = judgment.left_is_a if judgment.left_is_a is not None else True
+    clean = clean_answer(item=item, rubric=rubric, answer=answer, left_is_a=left_is_a)
+    version = (
+        Judgment.objects.filter(item=item, rater=rater).aggregate(v=Max("version"))["v"] or 0
+    ) + 1
+    Judgment.objects.filter(pk=judgment.pk).update(is_current=False)
+    return _write(
+        item=item,
+        rater=rater,
+        assignment=judgment.assignment,
+        version=version,
+        clean=clean,
+        rubric=rubric,
+        left_is_a=judgment.left_is_a,
+        time_on_task_ms=_check_time(time_on_task_ms),
+        now=timezone.now(),
+    )
