@@ -13,8 +13,8 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
-from conversations.models import ImportJob, Project, SourceFormat
-from conversations.services.access import role_of
+from conversations.models import ImportJob, Project, Role, SourceFormat
+from conversations.services.access import require_role, role_of
 from conversations.services.import_jobs import import_job_create
 
 
@@ -89,6 +89,16 @@ class ImportJobCreateApi(APIView):
     @extend_schema(request=InputSerializer, responses={202: ImportJobOutputSerializer})
     def post(self, request: Request, slug: str) -> Response:
         project = get_object_or_404(Project.objects.visible_to(request.user), slug=slug)
+        try:
+            # refuse non-leads before looking at what they sent
+            require_role(
+                user=request.user,
+                project=project,
+                roles=(Role.LEAD,),
+                action="importing transcripts",
+            )
+        except PermissionDenied as exc:
+            raise ApiPermissionDenied(str(exc)) from None
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:

@@ -1,0 +1,303 @@
+"""REST API of the evaluation workflow. Each view parses, calls a service, renders."""
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from conversations.models import Project, Role
+from conversations.services.access import require_role
+from ratings.models import Assignment, Item, Judgment, TaskKind
+from ratings.selectors import project_progress, rater_stats, task_view
+from ratings.services.assignments import RATING_ROLES, assignment_next, assignment_skip
+from ratings.services.items import QueueFilter, items_queue
+from ratings.services.judgments import current_rubric, judgment_revise, judgment_submit
+from ratings.services.rubrics import rubric_set
+
+
+def member_project(request: Request, slug: str) -> Project:
+    """The project, if the user is a member; 404 otherwise (its existence is not revealed)."""
+    return get_object_or_404(Project.objects.visible_to(request.user), slug=slug)
+
+
+class AnswerSerializer(serializers.Serializer):
+    scores = serializers.DictField(required=False)
+    choice = serializers.CharField(required=False)
+    both_bad = serializers.BooleanField(required=False)
+    verdict = serializers.CharField(required=False)
+    corrected_answer = serializers.CharField(required=False, allow_blank=True)
+    missing_fact = serializers.CharField(required=False, allow_blank=True)
+    kb_issues = serializers.ListField(child=serializers.DictField(), required=False)
+    rationale = serializers.CharField(required=False, allow_blank=True)
+    time_on_task_ms = serializers.IntegerField(required=False, min_value=0)
+
+
+class JudgmentOutputSerializer(serializers.ModelSerializer):
+    scores = serializers.SerializerMethodField()
+    kind = serializers.CharField(source="item.kind")
+
+    class Meta:
+        model = Judgment
+        fields = [
+            "id",
+            "item",
+            "kind",
+            "version",
+            "is_current",
+            "preference",
+            "both_bad",
+            "left_is_a",
+            "verdict",
+            "corrected_answer",
+            "missing_fact",
+            "kb_issues",
+            "rationale",
+            "time_on_task_ms",
+            "rubric",
+            "guidelines_version",
+            "created_at",
+            "scores",
+        ]
+
+    def get_scores(self, judgment: Judgment) -> dict:
+        return {
+            s.criterion.key: (s.value if s.value is not None else (s.choices or s.text))
+            for s in judgment.scores.all()
+        }
+
+
+class ProjectDetailApi(APIView):
+    def get(self, request: Request, slug: str) -> Response:
+        project = member_project(request, slug)
+        rubric = current_rubric(project)
+        return Response(
+            {
+                "slug": project.slug,
+                "name": project.name,
+                "guidelines": project.guidelines,
+                "guidelines_version": project.guidelines_version,
+                "overlap": project.overlap,
+                "task_kinds": [
+                    k
+                    for k, on in (
+                        (TaskKind.SCORE, project.has_scoring),
+                        (TaskKind.PAIRWISE, project.has_pairwise),
+                        (TaskKind.KB_VERIFY, project.has_kb_verification),
+                    )
+                    if on
+                ],
+                "rubric_version": rubric.version if rubric else None,
+            }
+        )
+
+
+class RubricApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        criteria = serializers.ListField(child=serializers.DictField())
+
+    def get(self, request: Request, slug: str) -> Response:
+        rubric = current_rubric(member_project(request, slug))
+        if rubric is None:
+            return Response({"version": None, "criteria": []})
+        criteria = list(
+            rubric.criteria.values(
+                "key",
+                "label",
+                "description",
+                "scale",
+                "points",
+                "anchors",
+                "options",
+                "required",
+                "applies_to",
+            )
+        )
+        return Response({"version": rubric.version, "criteria": criteria})
+
+    @extend_schema(request=InputSerializer)
+    def put(self, request: Request, slug: str) -> Response:
+        project = member_project(request, slug)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        rubric = rubric_set(
+            project=project, user=request.user, criteria=data.validated_data["criteria"]
+        )
+        return Response({"version": rubric.version}, status=status.HTTP_200_OK)
+
+
+class ItemQueueApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        kinds = serializers.ListField(
+            child=serializers.ChoiceField(TaskKind.values), required=False
+        )
+        source_format = serializers.CharField(required=False)
+        source_name = serializers.CharField(required=False)
+        model = serializers.CharField(required=False)
+        occurred_from = serializers.DateTimeField(required=False)
+        occurred_to = serializers.DateTimeField(required=False)
+        metadata = serializers.DictField(required=False)
+        external_ids = serializers.ListField(child=serializers.CharField(), required=False)
+        priority = serializers.IntegerField(
+            required=False, default=0, min_value=-100, max_value=100
+        )
+        all_turns = serializers.BooleanField(required=False, default=False)
+
+    @extend_schema(request=InputSerializer)
+    def post(self, request: Request, slug: str) -> Response:
+        project = member_project(request, slug)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        queue_filter = QueueFilter(
+            source_format=v.get("source_format"),
+            source_name=v.get("source_name"),
+            model=v.get("model"),
+            occurred_from=v.get("occurred_from"),
+            occurred_to=v.get("occurred_to"),
+            metadata=v.get("metadata"),
+            external_ids=tuple(v["external_ids"]) if "external_ids" in v else None,
+        )
+        counts = items_queue(
+            project=project,
+            user=request.user,
+            kinds=tuple(v.get("kinds") or ()) or None,
+            queue_filter=queue_filter,
+            priority=v["priority"],
+            all_turns=v["all_turns"],
+        )
+        return Response({"created": counts}, status=status.HTTP_201_CREATED)
+
+
+class ItemListApi(APIView):
+    class OutputSerializer(serializers.ModelSerializer):
+        conversation = serializers.CharField(source="conversation.external_id")
+
+        class Meta:
+            model = Item
+            fields = [
+                "id",
+                "kind",
+                "conversation",
+                "response",
+                "response_b",
+                "overlap",
+                "n_active",
+                "n_done",
+                "priority",
+                "is_gold",
+                "is_retired",
+                "created_at",
+            ]
+
+    def get(self, request: Request, slug: str) -> Response:
+        project = member_project(request, slug)
+        require_role(user=request.user, project=project, roles=(Role.LEAD,), action="listing items")
+        items = Item.objects.filter(project=project).select_related("conversation").order_by("id")
+        if kind := request.query_params.get("kind"):
+            items = items.filter(kind=kind)
+        paginator = LimitOffsetPagination()
+        page = paginator.paginate_queryset(items, request, view=self)
+        return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
+
+
+class NextApi(APIView):
+    """Lease my next item (or return my live lease). 204 when nothing is left for me."""
+
+    class InputSerializer(serializers.Serializer):
+        kind = serializers.ChoiceField(TaskKind.values, required=False)
+
+    @extend_schema(request=InputSerializer)
+    def post(self, request: Request, slug: str) -> Response:
+        project = member_project(request, slug)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        assignment = assignment_next(
+            project=project, rater=request.user, kind=data.validated_data.get("kind")
+        )
+        if assignment is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(task_view(assignment))
+
+
+def own_assignment(request: Request, pk: int) -> Assignment:
+    return get_object_or_404(
+        Assignment.objects.select_related("item__project"), pk=pk, rater=request.user
+    )
+
+
+class SubmitApi(APIView):
+    @extend_schema(request=AnswerSerializer, responses={201: JudgmentOutputSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        assignment = own_assignment(request, pk)
+        data = AnswerSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        answer = dict(data.validated_data)
+        spent = answer.pop("time_on_task_ms", None)
+        judgment = judgment_submit(
+            assignment=assignment, rater=request.user, answer=answer, time_on_task_ms=spent
+        )
+        return Response(JudgmentOutputSerializer(judgment).data, status=status.HTTP_201_CREATED)
+
+
+class SkipApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        reason = serializers.CharField(max_length=500)
+
+    @extend_schema(request=InputSerializer)
+    def post(self, request: Request, pk: int) -> Response:
+        assignment = own_assignment(request, pk)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        assignment_skip(
+            assignment=assignment, rater=request.user, reason=data.validated_data["reason"]
+        )
+        return Response({"state": "skipped"})
+
+
+class MyJudgmentListApi(APIView):
+    def get(self, request: Request, slug: str) -> Response:
+        project = member_project(request, slug)
+        judgments = (
+            Judgment.objects.filter(item__project=project, rater=request.user)
+            .select_related("item")
+            .prefetch_related("scores__criterion")
+            .order_by("-created_at", "-version")
+        )
+        if request.query_params.get("current") == "1":
+            judgments = judgments.filter(is_current=True)
+        return Response(JudgmentOutputSerializer(judgments[:500], many=True).data)
+
+
+class ReviseApi(APIView):
+    @extend_schema(request=AnswerSerializer, responses={201: JudgmentOutputSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        judgment = get_object_or_404(Judgment, pk=pk, rater=request.user)
+        data = AnswerSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        answer = dict(data.validated_data)
+        spent = answer.pop("time_on_task_ms", None)
+        new = judgment_revise(
+            judgment=judgment, rater=request.user, answer=answer, time_on_task_ms=spent
+        )
+        return Response(JudgmentOutputSerializer(new).data, status=status.HTTP_201_CREATED)
+
+
+class MyStatsApi(APIView):
+    def get(self, request: Request, slug: str) -> Response:
+        project = member_project(request, slug)
+        role = require_role(
+            user=request.user, project=project, roles=RATING_ROLES, action="rating stats"
+        )
+        return Response(rater_stats(project=project, rater=request.user, role=role))
+
+
+class ProgressApi(APIView):
+    def get(self, request: Request, slug: str) -> Response:
+        project = member_project(request, slug)
+        require_role(
+            user=request.user, project=project, roles=(Role.LEAD,), action="seeing progress"
+        )
+        return Response(project_progress(project))
