@@ -7,17 +7,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 
 from conversations.forms import ImportUploadForm
 from conversations.models import ImportJob, Project, Role
-from conversations.services.access import require_role, role_of
+from conversations.services.access import require_role
 from conversations.services.import_jobs import import_job_create
-
-
-@login_required
-def home(request: HttpRequest) -> HttpResponse:
-    projects = [
-        (project, role_of(user=request.user, project=project))
-        for project in Project.objects.visible_to(request.user)
-    ]
-    return render(request, "conversations/home.html", {"projects": projects})
 
 
 @login_required

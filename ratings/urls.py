@@ -1,0 +1,15 @@
+from django.urls import path
+
+from ratings import views
+
+app_name = "ratings"
+
+urlpatterns = [
+    path("projects/<slug:slug>/", views.project_page, name="project"),
+    path("projects/<slug:slug>/rate/<str:kind>/", views.rate, name="rate"),
+    path("projects/<slug:slug>/guidelines/", views.guidelines, name="guidelines"),
+    path("projects/<slug:slug>/mine/", views.my_judgments, name="my-judgments"),
+    path("assignments/<int:pk>/submit/", views.submit, name="submit"),
+    path("assignments/<int:pk>/skip/", views.skip, name="skip"),
+    path("judgments/<int:pk>/edit/", views.edit_judgment, name="edit-judgment"),
+]

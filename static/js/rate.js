@@ -1,0 +1,90 @@
+// Keyboard-first rating. Every action has a key; the help dialog (?) lists them.
+(function () {
+  "use strict";
+  const form = document.getElementById("rate-form");
+  if (!form) return;
+  const timeField = document.getElementById("time_on_task_ms");
+  const help = document.getElementById("help-dialog");
+  const guide = document.getElementById("guidelines-dialog");
+  const skipDetails = document.getElementById("skip-details");
+  const skipReason = document.getElementById("skip-reason");
+  const criteria = Array.from(form.querySelectorAll("fieldset.criterion[data-scale]"));
+
+  // Time on task counts only while the page is visible.
+  let visibleSince = document.hidden ? null : performance.now();
+  let spent = 0;
+  document.addEventListener("visibilitychange", function () {
+    if (document.hidden && visibleSince !== null) { spent += performance.now() - visibleSince; visibleSince = null; }
+    else if (!document.hidden) { visibleSince = performance.now(); }
+  });
+  form.addEventListener("submit", function () {
+    const now = visibleSince === null ? spent : spent + performance.now() - visibleSince;
+    timeField.value = String(Math.round(now));
+  });
+
+  let active = 0;
+  function highlight(i) {
+    if (!criteria.length) return;
+    active = Math.max(0, Math.min(criteria.length - 1, i));
+    criteria.forEach(function (c, j) { c.classList.toggle("active", j === active); });
+    criteria[active].scrollIntoView({ block: "nearest" });
+  }
+  function firstUnanswered() {
+    const i = criteria.findIndex(function (c) { return !c.querySelector("input:checked") && !c.querySelector("textarea"); });
+    return i === -1 ? 0 : i;
+  }
+  highlight(firstUnanswered());
+  criteria.forEach(function (c, i) { c.addEventListener("click", function () { highlight(i); }); });
+
+  function choose(name, value) {
+    const input = form.querySelector('input[name="' + name + '"][value="' + value + '"]');
+    if (input) { input.checked = true; input.dispatchEvent(new Event("change", { bubbles: true })); }
+    return !!input;
+  }
+  function scoreDigit(n) {
+    const c = criteria[active];
+    if (!c) return false;
+    const inputs = c.querySelectorAll('input[type="radio"], input[type="checkbox"]');
+    const input = inputs[n - 1];
+    if (!input) return false;
+    input.checked = input.type === "checkbox" ? !input.checked : true;
+    if (input.type === "radio") highlight(active + 1);
+    return true;
+  }
+  function typing(target) {
+    return target && (target.tagName === "TEXTAREA" || (target.tagName === "INPUT" && target.type === "text") || target.tagName === "SELECT");
+  }
+
+  document.addEventListener("keydown", function (e) {
+    if (e.ctrlKey || e.metaKey || e.altKey) return;
+    if (help.open || guide.open) { if (e.key === "Escape") { help.close(); guide.close(); } return; }
+    if (typing(e.target)) {
+      if (e.key === "Escape") { e.target.blur(); e.preventDefault(); }
+      return;
+    }
+    const key = e.key;
+    let handled = true;
+    if (/^[1-9]$/.test(key)) handled = scoreDigit(Number(key));
+    else if (key === "ArrowDown") highlight(active + 1);
+    else if (key === "ArrowUp") highlight(active - 1);
+    else if (key === "a") handled = choose("choice", "left_better");
+    else if (key === "A") handled = choose("choice", "left_much_better");
+    else if (key === "b") handled = choose("choice", "right_better");
+    else if (key === "B") handled = choose("choice", "right_much_better");
+    else if (key === "t" || key === "T") handled = choose("choice", "tie");
+    else if (key === "x" || key === "X") { const bb = form.querySelector('input[name="both_bad"]'); if (bb) bb.checked = !bb.checked; else handled = false; }
+    else if (key === "c" || key === "C") handled = choose("verdict", "correct");
+    else if (key === "i" || key === "I") handled = choose("verdict", "incorrect");
+    else if (key === "n" || key === "N") handled = choose("verdict", "incomplete");
+    else if (key === "j" || key === "J") handled = choose("verdict", "cannot_judge");
+    else if (key === "Enter") form.requestSubmit();
+    else if ((key === "s" || key === "S") && skipDetails) { skipDetails.open = true; skipReason.focus(); }
+    else if (key === "g" || key === "G") guide.showModal();
+    else if (key === "?") help.showModal();
+    else handled = false;
+    if (handled) e.preventDefault();
+  });
+  document.querySelectorAll("[data-action]").forEach(function (b) {
+    b.addEventListener("click", function () { (b.dataset.action === "help" ? help : guide).showModal(); });
+  });
+})();
