@@ -1,7 +1,10 @@
-"""Turn the rating page's form fields into the answer a service takes, and back."""
+"""Forms: the rating page's fields to a service's answer (and back), and the lead's set-up."""
 
+import yaml
+from django import forms
 from django.http import QueryDict
 
+from conversations.models import Role, SourceFormat
 from ratings.models import Scale, TaskKind
 
 
@@ -51,3 +54,83 @@ def values_from_answer(answer: dict) -> dict:
     for issue in answer.get("kb_issues") or []:
         values[f"kb-issue-{issue.get('article_id')}"] = issue.get("problem")
     return values
+
+
+class ProjectSettingsForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    guidelines = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 12}),
+        required=False,
+        help_text="Markdown. A change makes a new guidelines version.",
+    )
+    task_types = forms.MultipleChoiceField(
+        choices=TaskKind.choices, widget=forms.CheckboxSelectMultiple
+    )
+    overlap = forms.IntegerField(min_value=1, max_value=50)
+    gold_rate = forms.FloatField(min_value=0, max_value=1)
+    lease_seconds = forms.IntegerField(min_value=30, max_value=7 * 86400)
+    allow_edits = forms.BooleanField(required=False)
+    pause_flagged_raters = forms.BooleanField(required=False)
+    show_rater_identities = forms.BooleanField(required=False)
+    rubric = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 14, "class": "mono"}),
+        required=False,
+        help_text="YAML list of criteria (see docs/workflow.md). Changing a rubric with judgments makes a new version.",
+    )
+
+    def clean_rubric(self):
+        text = self.cleaned_data["rubric"]
+        try:
+            value = yaml.safe_load(text) if text.strip() else []
+        except yaml.YAMLError as exc:
+            raise forms.ValidationError(f"not valid YAML: {exc}") from None
+        if not isinstance(value, list):
+            raise forms.ValidationError("expected a YAML list of criteria")
+        return value
+
+
+class MemberForm(forms.Form):
+    username = forms.CharField(max_length=150)
+    role = forms.ChoiceField(choices=Role.choices)
+
+
+class QueueForm(forms.Form):
+    kinds = forms.MultipleChoiceField(
+        choices=TaskKind.choices, widget=forms.CheckboxSelectMultiple, required=False
+    )
+    source_format = forms.ChoiceField(choices=[("", "any"), *SourceFormat.choices], required=False)
+    model = forms.CharField(required=False)
+    occurred_from = forms.DateTimeField(required=False)
+    occurred_to = forms.DateTimeField(required=False)
+    metadata = forms.CharField(required=False, help_text="key=value, one per line")
+    external_ids = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        help_text="Conversation ids, one per line (an uploaded list).",
+    )
+    id_file = forms.FileField(required=False, help_text="Or a text file of conversation ids.")
+    priority = forms.IntegerField(min_value=-100, max_value=100, initial=0)
+
+    def clean(self):
+        data = super().clean()
+        meta = {}
+        for line in (data.get("metadata") or "").splitlines():
+            if line.strip():
+                key, sep, value = line.partition("=")
+                if not sep or not key.strip():
+                    raise forms.ValidationError({"metadata": f"expected key=value, got {line!r}"})
+                meta[key.strip()] = value.strip()
+        data["metadata"] = meta
+        ids = [x.strip() for x in (data.get("external_ids") or "").splitlines() if x.strip()]
+        if data.get("id_file"):
+            try:
+                ids += [
+                    x.strip()
+                    for x in data["id_file"].read().decode("utf-8").splitlines()
+                    if x.strip()
+                ]
+            except UnicodeDecodeError:
+                raise forms.ValidationError({"id_file": "the id list must be UTF-8 text"}) from None
+        data["ids"] = ids or None
+        return data

@@ -1,19 +1,30 @@
 """The rater web UI: rate, skip, my history and edits; the lead's project page and set-up."""
 
+import yaml
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from conversations.models import Project, Role
 from conversations.services.access import require_role, role_of
-from ratings.forms import answer_from_post, values_from_answer
+from ratings.forms import (
+    MemberForm,
+    ProjectSettingsForm,
+    QueueForm,
+    answer_from_post,
+    values_from_answer,
+)
 from ratings.models import Assignment, Judgment, TaskKind
 from ratings.selectors import project_progress, rater_stats, task_view
 from ratings.services.assignments import RATING_ROLES, QueuePaused, assignment_next, assignment_skip
-from ratings.services.judgments import judgment_revise, judgment_submit
+from ratings.services.items import QueueFilter, items_queue
+from ratings.services.judgments import current_rubric, judgment_revise, judgment_submit
+from ratings.services.projects import member_add, project_settings_update
+from ratings.services.rubrics import rubric_set
 
 PREFERENCE_CHOICES = [
     ("left_much_better", "Left much better", "Shift+A"),
@@ -221,3 +232,137 @@ def home(request: HttpRequest) -> HttpResponse:
             stats = rater_stats(project=project, rater=request.user, role=role)
         rows.append({"project": project, "role": role, "stats": stats})
     return render(request, "ratings/home.html", {"rows": rows})
+
+
+def _settings_initial(project: Project) -> dict:
+    rubric = current_rubric(project)
+    criteria = []
+    if rubric:
+        for c in rubric.criteria.all():
+            row = {"key": c.key, "label": c.label, "scale": c.scale}
+            if c.description:
+                row["description"] = c.description
+            if c.scale == "likert":
+                row["points"] = c.points
+                if c.anchors:
+                    row["anchors"] = c.anchors
+            if c.options:
+                row["options"] = c.options
+            if not c.required:
+                row["required"] = False
+            if c.applies_to and c.applies_to != ["score"]:
+                row["applies_to"] = c.applies_to
+            criteria.append(row)
+    kinds = [
+        k
+        for k, on in (
+            (TaskKind.SCORE, project.has_scoring),
+            (TaskKind.PAIRWISE, project.has_pairwise),
+            (TaskKind.KB_VERIFY, project.has_kb_verification),
+        )
+        if on
+    ]
+    initial = {
+        f: getattr(project, f)
+        for f in (
+            "name",
+            "description",
+            "guidelines",
+            "overlap",
+            "gold_rate",
+            "lease_seconds",
+            "allow_edits",
+            "pause_flagged_raters",
+            "show_rater_identities",
+        )
+    }
+    initial["task_types"] = kinds
+    initial["rubric"] = (
+        yaml.safe_dump(criteria, sort_keys=False, allow_unicode=True) if criteria else ""
+    )
+    return initial
+
+
+@login_required
+def project_settings(request: HttpRequest, slug: str) -> HttpResponse:
+    """The lead's set-up page: settings, guidelines, rubric, members, queuing items."""
+    project = _project(request, slug)
+    require_role(
+        user=request.user, project=project, roles=(Role.LEAD,), action="changing project settings"
+    )
+    settings_form = ProjectSettingsForm(initial=_settings_initial(project))
+    member_form, queue_form = (
+        MemberForm(),
+        QueueForm(initial={"kinds": _settings_initial(project)["task_types"]}),
+    )
+    action = request.POST.get("action")
+    try:
+        if request.method == "POST" and action == "settings":
+            settings_form = ProjectSettingsForm(request.POST)
+            if settings_form.is_valid():
+                data = settings_form.cleaned_data
+                with transaction.atomic():
+                    project_settings_update(
+                        project=project,
+                        user=request.user,
+                        values={k: v for k, v in data.items() if k not in ("task_types", "rubric")},
+                        task_types=data["task_types"],
+                    )
+                    if data["rubric"] != yaml.safe_load(
+                        _settings_initial(project)["rubric"] or "[]"
+                    ):
+                        rubric_set(project=project, user=request.user, criteria=data["rubric"])
+                messages.success(request, "Settings saved.")
+                return redirect("ratings:settings", slug=slug)
+        elif request.method == "POST" and action == "member":
+            member_form = MemberForm(request.POST)
+            if member_form.is_valid():
+                member_add(
+                    project=project,
+                    user=request.user,
+                    username=member_form.cleaned_data["username"],
+                    role=member_form.cleaned_data["role"],
+                )
+                messages.success(
+                    request,
+                    f"{member_form.cleaned_data['username']} is now {member_form.cleaned_data['role']}.",
+                )
+                return redirect("ratings:settings", slug=slug)
+        elif request.method == "POST" and action == "queue":
+            queue_form = QueueForm(request.POST, request.FILES)
+            if queue_form.is_valid():
+                d = queue_form.cleaned_data
+                counts = items_queue(
+                    project=project,
+                    user=request.user,
+                    kinds=tuple(d["kinds"]) or None,
+                    priority=d["priority"] or 0,
+                    queue_filter=QueueFilter(
+                        source_format=d["source_format"] or None,
+                        model=d["model"] or None,
+                        occurred_from=d["occurred_from"],
+                        occurred_to=d["occurred_to"],
+                        metadata=d["metadata"] or None,
+                        external_ids=tuple(d["ids"]) if d["ids"] else None,
+                    ),
+                )
+                messages.success(
+                    request, "Queued: " + ", ".join(f"{n} {k}" for k, n in counts.items())
+                )
+                return redirect("ratings:settings", slug=slug)
+    except ValidationError as exc:
+        target = {"settings": settings_form, "member": member_form, "queue": queue_form}[action]
+        for field, errs in _errors(exc).items():
+            target.add_error(field if field in target.fields else None, errs)
+    members = project.memberships.select_related("user").order_by("role", "user__username")
+    return render(
+        request,
+        "ratings/settings.html",
+        {
+            "project": project,
+            "settings_form": settings_form,
+            "member_form": member_form,
+            "queue_form": queue_form,
+            "members": members,
+        },
+    )
