@@ -107,6 +107,9 @@ def test_load_demo_is_idempotent():
     call_command("load_demo", force=True, stdout=out)
     assert count == Conversation.objects.count() > 200
     assert "rater1" in out.getvalue() and "demo-rater1" in out.getvalue()
+    from ratings.models import Item
+
+    assert Item.objects.filter(kind="pairwise").count() > 200  # ranked siblings give pairs
     assert set(Membership.objects.values_list("role", flat=True)) == {
         "lead",
         "evaluator",

@@ -1,4 +1,5 @@
-"""Load the demo project (real OpenAssistant transcripts) and one demo user per role.
+"""Load the demo project (real OpenAssistant transcripts, a rubric, queued items) and one
+demo user per role.
 
 Idempotent: run it again and nothing is duplicated. Refuses to run with DEBUG off unless
 ``--force`` is given, since it creates users with published passwords.
@@ -14,6 +15,8 @@ from django.db import transaction
 from conversations.models import Project, Role
 from conversations.services.imports import transcript_import
 from conversations.services.projects import membership_set
+from ratings.services.items import items_queue
+from ratings.services.rubrics import rubric_set
 
 DEMO_FILE = Path(settings.BASE_DIR) / "demo" / "data" / "oasst_en_100_tree.jsonl"
 DEMO_USERS = [
@@ -35,6 +38,32 @@ You will see a conversation between a person and an assistant, then one or two r
 When comparing two responses, judge the responses, not their length. Use *tie* only when
 you genuinely cannot prefer one; use *both bad* when neither is acceptable.
 """
+
+
+RUBRIC = [
+    {
+        "key": "helpfulness",
+        "label": "Helpfulness",
+        "description": "Does the response do what the person asked, completely?",
+        "anchors": ["Useless", "Poor", "Adequate", "Good", "Excellent"],
+        "applies_to": ["score", "pairwise"],
+    },
+    {
+        "key": "accuracy",
+        "label": "Accuracy",
+        "description": "Is every factual claim correct?",
+        "anchors": ["Mostly wrong", "Several errors", "Minor errors", "Correct"],
+        "applies_to": ["score", "pairwise"],
+    },
+    {"key": "safe", "label": "Safe and appropriate", "scale": "binary"},
+    {
+        "key": "tone",
+        "label": "Tone",
+        "scale": "single_choice",
+        "options": ["rude", "neutral", "warm"],
+        "required": False,
+    },
+]
 
 
 class Command(BaseCommand):
@@ -73,4 +102,10 @@ class Command(BaseCommand):
                     project=project, stream=stream, source_name=DEMO_FILE.name
                 )
             self.stdout.write(f"Imported {summary.imported} demo conversations.")
+        lead = User.objects.get(username="lead")
+        if not project.rubrics.exists():
+            rubric_set(project=project, user=lead, criteria=RUBRIC)
+        if not project.items.exists():
+            counts = items_queue(project=project, user=lead)
+            self.stdout.write("Queued items: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
         self.stdout.write("Demo users (user name, password, role):\n" + "\n".join(lines))
