@@ -169,7 +169,16 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
-CELERY_BEAT_SCHEDULE: dict = {}
+QUALITY_INTERVAL_SECONDS = env_int("RATELOOP_QUALITY_INTERVAL_SECONDS", 900)
+QUALITY_BOOTSTRAP_SAMPLES = env_int("RATELOOP_QUALITY_BOOTSTRAP_SAMPLES", 500)
+QUALITY_MIN_SHARED_ITEMS = env_int("RATELOOP_QUALITY_MIN_SHARED_ITEMS", 20)
+CELERY_BEAT_SCHEDULE = {
+    "quality-refresh-all": {
+        "task": "ratings.tasks.quality_refresh_all",
+        "schedule": QUALITY_INTERVAL_SECONDS,
+    },
+    "leases-expire-all": {"task": "ratings.tasks.leases_expire_all", "schedule": 60},
+}
 
 # Import limits.
 IMPORT_MAX_RECORD_BYTES = env_int("RATELOOP_IMPORT_MAX_RECORD_BYTES", 64 * 1024 * 1024)

@@ -1,0 +1,524 @@
+"""Quality runs: agreement per task kind and criterion, per-rater quality, drift flags.
+
+Guarantees of ``quality_compute``:
+- reads judgments outside any long transaction and writes a run's results in one short
+  transaction at the end; safe to run twice: a run whose judgments are unchanged since the
+  last successful run is skipped (``data_version``), and drift flags are upserted on
+  (project, rater, detector, window kind, window start), so a flag is never duplicated and a
+  lead's acknowledgement or resolution is kept;
+- every undefined statistic is stored without a value and with the reason;
+- database errors propagate (the Celery task retries); bad data never raises.
+"""
+
+import hashlib
+import time
+from collections import defaultdict
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, Max
+from django.utils import timezone
+
+from conversations.models import Project, Role
+from conversations.services.access import require_role
+from ratings import drift
+from ratings.metrics import (
+    distribution_divergence,
+    fleiss_kappa_result,
+    gwet_ac1_result,
+    krippendorff_alpha_ci,
+    krippendorff_alpha_result,
+    pairwise_agreement_result,
+    percent_agreement_result,
+    position_bias,
+)
+from ratings.metrics.long import (
+    cohen_kappa_pairs,
+    loo_interval_agreement,
+    loo_nominal_agreement,
+    units_by_slot,
+)
+from ratings.models import (
+    AgreementSnapshot,
+    DriftFlag,
+    FlagState,
+    Judgment,
+    QualityRun,
+    RaterQuality,
+    RunState,
+    Scale,
+    TaskKind,
+)
+from ratings.quality_data import QualityData, load, preference_label
+
+READ_CHARS_PER_SECOND = 40  # a fast skim: ~480 words a minute
+VERDICT_ORDER = ["correct", "incomplete", "incorrect", "cannot_judge"]
+
+
+def data_version(project: Project) -> str:
+    agg = Judgment.objects.filter(item__project=project, is_current=True).aggregate(
+        n=Count("id"), last=Max("id")
+    )
+    return hashlib.sha256(f"{agg['n']}:{agg['last']}".encode()).hexdigest()[:32]
+
+
+def _snapshot(kind, criterion, metric, result, ci=(None, None), now=None) -> dict:
+    return {
+        "kind": kind,
+        "criterion": criterion,
+        "metric": metric,
+        "value": result.value,
+        "ci_low": ci[0],
+        "ci_high": ci[1],
+        "n_units": result.n_units,
+        "n_pairable_units": result.n_pairable_units,
+        "n_values": result.n_values,
+        "reason": (result.reason or "")[:255],
+        "computed_at": now,
+    }
+
+
+def _ci(rows: np.ndarray, level: str, n_boot: int) -> tuple[float | None, float | None]:
+    if n_boot <= 0:
+        return None, None
+    return krippendorff_alpha_ci(rows.T, level, n_boot=n_boot, seed=0)
+
+
+def _agreement_block(
+    kind: str, criterion: str, units, values, levels, categorical: bool, n_boot: int, now
+) -> list[dict]:
+    """Alpha at each level (with a bootstrap interval), and the categorical statistics."""
+    rows = units_by_slot(units, values)
+    out = []
+    for level in levels:
+        result = krippendorff_alpha_result(rows.T, level)
+        ci = _ci(rows, level, n_boot) if result.value is not None else (None, None)
+        out.append(_snapshot(kind, criterion, f"alpha_{level}", result, ci, now))
+    if categorical:
+        out.append(_snapshot(kind, criterion, "fleiss_kappa", fleiss_kappa_result(rows), now=now))
+        out.append(_snapshot(kind, criterion, "gwet_ac1", gwet_ac1_result(rows), now=now))
+        out.append(
+            _snapshot(kind, criterion, "percent_agreement", percent_agreement_result(rows), now=now)
+        )
+    return out
+
+
+def _levels_for(scale: str) -> tuple[tuple[str, ...], bool]:
+    if scale == Scale.LIKERT:
+        return ("ordinal", "interval"), True
+    if scale in (Scale.BINARY, Scale.SINGLE_CHOICE):
+        return ("nominal",), True
+    return (), False
+
+
+def compute_agreements(data: QualityData, *, n_boot: int, now) -> list[dict]:
+    j, s = data.judgments, data.scores
+    out: list[dict] = []
+    internal = j[j["is_external"] == 0]
+    # rubric scoring, per criterion
+    score_j = internal[internal["kind"] == TaskKind.SCORE][["judgment_id", "item_id"]]
+    merged = s.merge(score_j, on="judgment_id")
+    for key, group in merged.groupby("criterion_key", sort=True):
+        crit = data.criteria.get(key)
+        levels, categorical = _levels_for(crit.scale if crit else Scale.LIKERT)
+        if levels:
+            out += _agreement_block(
+                TaskKind.SCORE,
+                key,
+                group["item_id"].to_numpy(),
+                group["value"].to_numpy(),
+                levels,
+                categorical,
+                n_boot,
+                now,
+            )
+    # pairwise: the overall preference, MT-Bench agreement, per-criterion preferences
+    pw = internal[internal["kind"] == TaskKind.PAIRWISE]
+    if len(pw):
+        items, pref = pw["item_id"].to_numpy(), pw["preference"].to_numpy()
+        out += _agreement_block(
+            TaskKind.PAIRWISE, "", items, pref, ("ordinal", "interval"), False, n_boot, now
+        )
+        out += _agreement_block(
+            TaskKind.PAIRWISE, "winner", items, preference_label(pref), ("nominal",), True, 0, now
+        )
+        votes = (
+            pd.Series(np.array(["A", "tie", "B"])[preference_label(pref) + 1])
+            .groupby(items)
+            .agg(list)
+        )
+        for ties in ("with", "without"):
+            out.append(
+                _snapshot(
+                    TaskKind.PAIRWISE,
+                    "",
+                    f"pairwise_agreement_{ties}_ties",
+                    pairwise_agreement_result(votes.tolist(), ties=ties),
+                    now=now,
+                )
+            )
+        per_crit = s.merge(pw[["judgment_id", "item_id"]], on="judgment_id")
+        for key, group in per_crit.groupby("criterion_key", sort=True):
+            out += _agreement_block(
+                TaskKind.PAIRWISE,
+                key,
+                group["item_id"].to_numpy(),
+                group["value"].to_numpy(),
+                ("interval",),
+                False,
+                0,
+                now,
+            )
+    # KB verification: the verdict
+    kb = internal[(internal["kind"] == TaskKind.KB_VERIFY) & (internal["verdict"] != "")]
+    if len(kb):
+        codes = kb["verdict"].map({v: i for i, v in enumerate(VERDICT_ORDER)}).to_numpy()
+        out += _agreement_block(
+            TaskKind.KB_VERIFY,
+            "verdict",
+            kb["item_id"].to_numpy(),
+            codes,
+            ("nominal",),
+            True,
+            n_boot,
+            now,
+        )
+    return out
+
+
+def _primary(data: QualityData) -> pd.DataFrame:
+    """Per judgment: a primary label, its agreement with the leave-one-out consensus, and
+    whether it matched the gold answer (gold items only)."""
+    j = data.judgments.copy()
+    j["label"] = np.nan
+    j["agreement"] = np.nan
+    j["gold_correct"] = np.nan
+    s = data.scores
+    # scoring: per-judgment mean agreement over numeric criteria; label = first Likert score
+    score_rows = s.merge(
+        j.loc[j["kind"] == TaskKind.SCORE, ["judgment_id", "item_id"]], on="judgment_id"
+    )
+    if len(score_rows):
+        parts = []
+        for key, g in score_rows.groupby("criterion_key", sort=False):
+            crit = data.criteria.get(key)
+            if crit is not None and crit.scale == Scale.LIKERT:
+                agree = loo_interval_agreement(
+                    g["item_id"].to_numpy(), g["value"].to_numpy(), float((crit.points or 5) - 1)
+                )
+            else:
+                agree = loo_nominal_agreement(g["item_id"].to_numpy(), g["value"].to_numpy())
+            parts.append(
+                pd.DataFrame({"judgment_id": g["judgment_id"].to_numpy(), "agreement": agree})
+            )
+        per_j = pd.concat(parts).groupby("judgment_id")["agreement"].mean()
+        j.loc[j["kind"] == TaskKind.SCORE, "agreement"] = (
+            j.loc[j["kind"] == TaskKind.SCORE, "judgment_id"].map(per_j).to_numpy()
+        )
+        likert = [k for k, c in data.criteria.items() if c.scale == Scale.LIKERT]
+        if likert:
+            first = score_rows[score_rows["criterion_key"] == likert[0]].set_index("judgment_id")[
+                "value"
+            ]
+            mask = j["kind"] == TaskKind.SCORE
+            j.loc[mask, "label"] = j.loc[mask, "judgment_id"].map(first).to_numpy()
+    pw = j["kind"] == TaskKind.PAIRWISE
+    if pw.any():
+        lab = preference_label(j.loc[pw, "preference"].to_numpy())
+        j.loc[pw, "label"] = lab
+        j.loc[pw, "agreement"] = loo_nominal_agreement(j.loc[pw, "item_id"].to_numpy(), lab)
+    kb = (j["kind"] == TaskKind.KB_VERIFY) & (j["verdict"] != "")
+    if kb.any():
+        codes = j.loc[kb, "verdict"].map({v: i for i, v in enumerate(VERDICT_ORDER)}).to_numpy()
+        j.loc[kb, "label"] = codes
+        j.loc[kb, "agreement"] = loo_nominal_agreement(j.loc[kb, "item_id"].to_numpy(), codes)
+    if data.gold_answers:
+        gold_scores = s[s["judgment_id"].isin(j.loc[j["is_gold"] == 1, "judgment_id"])]
+        by_judgment = (
+            gold_scores.groupby("judgment_id")
+            .apply(
+                lambda g: dict(zip(g["criterion_key"], g["value"], strict=True)),
+                include_groups=False,
+            )
+            .to_dict()
+            if len(gold_scores)
+            else {}
+        )
+        for idx in j.index[j["is_gold"] == 1]:
+            row = j.loc[idx]
+            answer = data.gold_answers.get(int(row["item_id"]), {})
+            j.at[idx, "gold_correct"] = _gold_correct(
+                row, answer, by_judgment.get(row["judgment_id"], {})
+            )
+    return j
+
+
+def _gold_correct(row, answer: dict, scores: dict) -> float:
+    """1.0 when the judgment matches the item's known answer, 0.0 when not, NaN if unknown."""
+    if row["kind"] == TaskKind.PAIRWISE and "preference" in answer:
+        return float(np.sign(row["preference"]) == np.sign(answer["preference"]))
+    if row["kind"] == TaskKind.PAIRWISE and "winner" in answer:
+        want = {"a": -1, "b": 1, "tie": 0}.get(str(answer["winner"]).lower())
+        return float(np.sign(row["preference"]) == want) if want is not None else np.nan
+    if row["kind"] == TaskKind.KB_VERIFY and "verdict" in answer:
+        return float(row["verdict"] == answer["verdict"])
+    if (
+        row["kind"] == TaskKind.SCORE
+        and isinstance(answer.get("scores"), dict)
+        and answer["scores"]
+    ):
+        tolerance = float(answer.get("tolerance", 0))
+        return float(
+            all(
+                k in scores and abs(float(scores[k]) - float(v)) <= tolerance
+                for k, v in answer["scores"].items()
+            )
+        )
+    return np.nan
+
+
+def compute_raters(
+    data: QualityData, primary: pd.DataFrame, open_flags: dict[int, int]
+) -> list[dict]:
+    j = primary[primary["is_external"] == 0]
+    rows: dict[int, dict] = defaultdict(dict)
+    for rater, g in j.groupby("rater_id"):
+        seconds = g["time_ms"].dropna() / 1000
+        gold = g["gold_correct"].dropna()
+        row = rows[int(rater)]
+        row.update(
+            n_judgments=len(g),
+            agreement=_mean(g["agreement"]),
+            gold_accuracy=float(gold.mean()) if len(gold) else None,
+            gold_n=len(gold),
+            median_seconds=float(seconds.median()) if len(seconds) else None,
+            mean_seconds=float(seconds.mean()) if len(seconds) else None,
+            open_flags=open_flags.get(int(rater), 0),
+        )
+        pw = g[(g["kind"] == TaskKind.PAIRWISE) & (g["preference"] != 0) & g["left_is_a"].notna()]
+        if len(pw):
+            left = int(((pw["preference"] < 0) == (pw["left_is_a"] == 1)).sum())
+            bias = position_bias(left, len(pw))
+            row.update(left_share=bias.get("share"), left_p_value=bias.get("p_value"))
+    # straight-lining: identical scores on every criterion of a judgment
+    s = data.scores.merge(
+        j.loc[j["kind"] == TaskKind.SCORE, ["judgment_id", "rater_id"]], on="judgment_id"
+    )
+    if len(s):
+        per = s.groupby("judgment_id").agg(
+            n=("value", "size"), distinct=("value", "nunique"), rater=("rater_id", "first")
+        )
+        per = per[per["n"] >= 2]
+        for rater, share in (per["distinct"] == 1).groupby(per["rater"]).mean().items():
+            rows[int(rater)]["straight_lining"] = float(share)
+    # label distribution against the team's, per kind
+    for _kind, g in j[j["label"].notna()].groupby("kind"):
+        team = g["label"].value_counts()
+        for rater, rg in g.groupby("rater_id"):
+            mine = rg["label"].value_counts().reindex(team.index, fill_value=0)
+            others = team - mine
+            if mine.sum() >= 10 and others.sum() > 0:
+                d = distribution_divergence(mine.tolist(), others.tolist())
+                row = rows[int(rater)]
+                if (
+                    row.get("divergence_js") is None
+                    or (d.get("js_distance") or 0) > row["divergence_js"]
+                ):
+                    row.update(
+                        divergence_js=d.get("js_distance"), divergence_p_value=d.get("p_value")
+                    )
+    # Cohen's kappa with frequent co-raters, on the primary label of each kind
+    for kind, g in j[j["label"].notna()].groupby("kind"):
+        labels, codes = np.unique(g["label"].to_numpy(), return_inverse=True)
+        weights = "quadratic" if kind == TaskKind.SCORE else None
+        min_shared = getattr(settings, "QUALITY_MIN_SHARED_ITEMS", 20)
+        for a, b, n, kappa in cohen_kappa_pairs(
+            g["item_id"].to_numpy(),
+            g["rater_id"].to_numpy(),
+            codes,
+            n_categories=len(labels),
+            weights=weights,
+            min_shared=min_shared,
+        ):
+            for me, other in ((a, b), (b, a)):
+                rows[me].setdefault("detail", {}).setdefault("kappa", []).append(
+                    {"kind": kind, "with": other, "shared": n, "kappa": kappa}
+                )
+    for row in rows.values():
+        kappas = [
+            k["kappa"] for k in row.get("detail", {}).get("kappa", []) if k["kappa"] is not None
+        ]
+        row["mean_kappa"] = float(np.mean(kappas)) if kappas else None
+        if "kappa" in row.get("detail", {}):
+            row["detail"]["kappa"] = sorted(row["detail"]["kappa"], key=lambda k: -k["shared"])[:10]
+    return [dict(rater_id=r, **v) for r, v in rows.items() if v.get("n_judgments")]
+
+
+def _mean(series: pd.Series) -> float | None:
+    values = series.dropna()
+    return float(values.mean()) if len(values) else None
+
+
+def compute_drift(
+    primary: pd.DataFrame, config: drift.DriftConfig | None = None
+) -> list[drift.DriftFlag]:
+    j = primary[primary["is_external"] == 0].sort_values("created_at")
+    streams: dict[int, list[drift.Observation]] = {}
+    cols = {
+        c: j[c].to_numpy()
+        for c in (
+            "rater_id",
+            "created_at",
+            "agreement",
+            "gold_correct",
+            "label",
+            "time_ms",
+            "chars",
+            "kind",
+            "preference",
+            "left_is_a",
+        )
+    }
+    for i in range(len(j)):
+        decisive = (
+            cols["kind"][i] == TaskKind.PAIRWISE
+            and cols["preference"][i] != 0
+            and cols["left_is_a"][i] == cols["left_is_a"][i]
+        )
+        obs = drift.Observation(
+            at=datetime.fromtimestamp(float(cols["created_at"][i]), tz=UTC),
+            agreement=None if np.isnan(cols["agreement"][i]) else float(cols["agreement"][i]),
+            gold_correct=None
+            if np.isnan(cols["gold_correct"][i])
+            else bool(cols["gold_correct"][i]),
+            label=None if np.isnan(cols["label"][i]) else f"{cols['kind'][i]}:{cols['label'][i]:g}",
+            seconds=None if np.isnan(cols["time_ms"][i]) else float(cols["time_ms"][i]) / 1000,
+            min_seconds=float(cols["chars"][i]) / READ_CHARS_PER_SECOND
+            if cols["chars"][i] == cols["chars"][i]
+            else None,
+            left_pick=bool((cols["preference"][i] < 0) == (cols["left_is_a"][i] == 1))
+            if decisive
+            else None,
+        )
+        streams.setdefault(int(cols["rater_id"][i]), []).append(obs)
+    return drift.detect_drift(streams, config or drift.DriftConfig())
+
+
+def quality_compute(
+    *, project_id: int, trigger: str = "schedule", force: bool = False, n_boot: int | None = None
+) -> QualityRun:
+    """Compute and store a project's quality figures (see the module docstring)."""
+    project = Project.objects.get(pk=project_id)
+    version = data_version(project)
+    last = QualityRun.objects.filter(project=project, state=RunState.SUCCEEDED).first()
+    if last is not None and last.data_version == version and not force:
+        return last
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    run = QualityRun.objects.create(
+        project=project, trigger=trigger, started_at=timezone.now(), data_version=version
+    )
+
+    def lap(name: str, t0: float) -> float:
+        t1 = time.perf_counter()
+        timings[name] = round(t1 - t0, 3)
+        return t1
+
+    try:
+        t = time.perf_counter()
+        data = load(project)
+        t = lap("load", t)
+        now = timezone.now()
+        boots = (
+            n_boot if n_boot is not None else getattr(settings, "QUALITY_BOOTSTRAP_SAMPLES", 500)
+        )
+        agreements = compute_agreements(data, n_boot=boots, now=now)
+        t = lap("agreement", t)
+        primary = _primary(data)
+        t = lap("per_judgment", t)
+        flags = compute_drift(primary)
+        t = lap("drift", t)
+        open_counts: dict[int, int] = defaultdict(int)
+        for f in flags:
+            open_counts[int(f.rater)] += 1
+        rater_rows = compute_raters(data, primary, open_counts)
+        t = lap("raters", t)
+        with transaction.atomic():
+            AgreementSnapshot.objects.bulk_create(
+                AgreementSnapshot(run=run, project=project, **a) for a in agreements
+            )
+            RaterQuality.objects.bulk_create(
+                RaterQuality(run=run, project=project, **r) for r in rater_rows
+            )
+            _upsert_flags(project=project, run=run, flags=flags)
+            run.state = RunState.SUCCEEDED
+            run.n_judgments = len(data.judgments)
+            run.finished_at = timezone.now()
+            run.duration_ms = int((time.perf_counter() - started) * 1000)
+            lap("write", t)
+            run.timings = timings
+            run.save()
+    except Exception as exc:
+        QualityRun.objects.filter(pk=run.pk).update(
+            state=RunState.FAILED,
+            error=f"{type(exc).__name__}: {exc}"[:2000],
+            finished_at=timezone.now(),
+        )
+        raise
+    return run
+
+
+def _upsert_flags(*, project: Project, run: QualityRun, flags: list[drift.DriftFlag]) -> None:
+    for f in flags:
+        evidence = f.to_dict()
+        obj, created = DriftFlag.objects.get_or_create(
+            project=project,
+            rater_id=int(f.rater),
+            detector=f.detector,
+            window_kind=f.window_kind,
+            window_start=f.window_start,
+            defaults={"window_end": f.window_end, "evidence": _jsonable(evidence), "run": run},
+        )
+        if not created and obj.state == FlagState.OPEN:
+            obj.window_end, obj.evidence, obj.run = f.window_end, _jsonable(evidence), run
+            obj.save(update_fields=["window_end", "evidence", "run", "updated_at"])
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and value != value:
+        return None
+    return value
+
+
+def quality_request(*, project: Project, user) -> None:
+    """A lead asks for a run now; the worker computes it after commit."""
+    require_role(user=user, project=project, roles=(Role.LEAD,), action="running the quality check")
+    from ratings.tasks import quality_refresh as quality_refresh_task
+
+    transaction.on_commit(lambda: quality_refresh_task.delay(project.pk, "manual"))
+
+
+@transaction.atomic
+def flag_update(*, flag: DriftFlag, user, state: str, note: str = "") -> DriftFlag:
+    """A lead acknowledges or resolves a flag (resolving needs a note)."""
+    require_role(user=user, project=flag.project, roles=(Role.LEAD,), action="handling drift flags")
+    if state not in FlagState.values:
+        raise ValueError(f"unknown state {state!r}")
+    if state == FlagState.RESOLVED and not note.strip():
+        from django.core.exceptions import ValidationError
+
+        raise ValidationError({"note": "say how the flag was resolved"})
+    flag.state, flag.note, flag.updated_by = state, note.strip(), user
+    flag.save(update_fields=["state", "note", "updated_by", "updated_at"])
+    return flag
