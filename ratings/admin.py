@@ -20,7 +20,17 @@ class RubricAdmin(admin.ModelAdmin):
 
 @admin.register(Item)
 class ItemAdmin(admin.ModelAdmin):
-    list_display = ["id", "project", "kind", "n_active", "n_done", "overlap", "priority", "is_gold", "is_retired"]
+    list_display = [
+        "id",
+        "project",
+        "kind",
+        "n_active",
+        "n_done",
+        "overlap",
+        "priority",
+        "is_gold",
+        "is_retired",
+    ]
     list_filter = ["project", "kind", "is_gold", "is_retired"]
     raw_id_fields = ["conversation", "response", "response_b"]
     readonly_fields = ["n_active", "n_done", "queue_rank"]
@@ -44,7 +54,16 @@ class ScoreInline(admin.TabularInline):
 class JudgmentAdmin(admin.ModelAdmin):
     """Read-only: judgments are never edited or deleted behind their raters' backs."""
 
-    list_display = ["id", "item", "rater", "version", "is_current", "preference", "verdict", "created_at"]
+    list_display = [
+        "id",
+        "item",
+        "rater",
+        "version",
+        "is_current",
+        "preference",
+        "verdict",
+        "created_at",
+    ]
     list_filter = ["is_current", "is_external", "item__kind"]
     inlines = [ScoreInline]
 

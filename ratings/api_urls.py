@@ -1,6 +1,6 @@
 from django.urls import path
 
-from ratings import api
+from ratings import api, api_quality
 
 app_name = "ratings-api"
 
@@ -18,4 +18,36 @@ urlpatterns = [
     path("assignments/<int:pk>/submit/", api.SubmitApi.as_view(), name="submit"),
     path("assignments/<int:pk>/skip/", api.SkipApi.as_view(), name="skip"),
     path("judgments/<int:pk>/revise/", api.ReviseApi.as_view(), name="revise"),
+]
+
+urlpatterns += [
+    path(
+        "projects/<slug:slug>/quality/agreement/",
+        api_quality.AgreementApi.as_view(),
+        name="quality-agreement",
+    ),
+    path(
+        "projects/<slug:slug>/quality/raters/",
+        api_quality.RaterTableApi.as_view(),
+        name="quality-raters",
+    ),
+    path(
+        "projects/<slug:slug>/quality/raters/<int:rater_id>/trend/",
+        api_quality.RaterTrendApi.as_view(),
+        name="quality-rater-trend",
+    ),
+    path(
+        "projects/<slug:slug>/quality/confusion/",
+        api_quality.ConfusionApi.as_view(),
+        name="quality-confusion",
+    ),
+    path(
+        "projects/<slug:slug>/quality/contested/",
+        api_quality.ContestedApi.as_view(),
+        name="quality-contested",
+    ),
+    path(
+        "projects/<slug:slug>/quality/run/", api_quality.QualityRunApi.as_view(), name="quality-run"
+    ),
+    path("flags/<int:pk>/", api_quality.FlagUpdateApi.as_view(), name="flag-update"),
 ]

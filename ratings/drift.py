@@ -5,8 +5,9 @@ judgment). Five detectors compare recent windows of that stream with the rater's
 history (the *baseline*):
 
 ``agreement``
-    Mean agreement with the leave-one-out consensus falls. One-sided two-proportion z-test when
-    every agreement score of the rater is 0 or 1, otherwise one-sided Welch t-test.
+    Mean agreement with the leave-one-out consensus falls. When every agreement score of the
+    rater is 0 or 1: one-sided Fisher test (window vs baseline counts) with mid-p; otherwise a
+    one-sided Welch t-test of the window mean against the baseline mean.
 ``gold_accuracy``
     Accuracy on gold items falls. One-sided Fisher exact test (window vs baseline counts).
 ``label_distribution``
@@ -38,12 +39,18 @@ Windows
 Multiple testing
     For every (rater, detector) pair with at least one window, the most significant window's
     p-value is multiplied by the number of windows tested for that pair, count and date windows
-    together (Bonferroni; capped at 1). These per-pair p-values, one per rater x detector tested
-    in the same :func:`detect_drift` call, form a single Benjamini-Hochberg family at level
-    ``DriftConfig.fdr``. Under independence or positive dependence between pairs, the expected
-    share of false flags among all flags of one call is at most ``fdr``. A pair whose windows
-    are all exchangeable with their baselines is flagged with probability at most its share of
-    the BH level (and never more than ``fdr``).
+    together (Bonferroni, capped at 1). These per-pair p-values, one per rater x detector tested
+    in the same :func:`detect_drift` call, form a single Benjamini-Hochberg family of size N at
+    level ``DriftConfig.fdr``; with R rejections, a pair is flagged iff its Bonferroni p-value
+    is <= ``fdr * R / N``. Guarantees, given valid per-window p-values: under independence or
+    positive dependence between pairs, the expected share of false flags among the flags of one
+    call is at most ``fdr``; a pair with no drift is flagged with probability at most ``fdr``
+    whatever the other pairs do. The flag reports the earliest window whose own Bonferroni
+    p-value is below ``fdr * R / N`` (such a window alone would produce the same set of flags),
+    so the reported window is the detection time, not necessarily the most extreme window.
+    The p-values of ``gold_accuracy``, ``speed`` and ``position_bias`` are exact (conservative);
+    the Fisher mid-p, the Welch t and the chi-square p-values are approximations, checked by
+    simulation to be at or below nominal in the tail.
 
 Effect-size gates
     A window whose effect is smaller than the configured practical minimum (for example an
@@ -227,22 +234,24 @@ class DriftFlag:
         detector: one of :data:`DETECTORS`.
         window_kind: ``"count"`` or ``"date"``.
         window_start, window_end: for count windows, the times of the first and last
-            observation in the window (both inclusive); for date windows, the calendar block
-            ``[start, end)``.
+            observation in the window (both inclusive, as given); for date windows, the
+            calendar block ``[start, end)`` in UTC.
         n_window: observations with the signal in the window.
         n_baseline: observations with the signal before the window.
         baseline_value, window_value: the compared quantities. agreement: mean agreement;
             gold_accuracy: share correct; label_distribution: share of the label whose share
             rose most (named in ``detail["label"]``); speed: share of too-fast judgments;
             position_bias: 0.5 (the reference) and the share of left picks.
-        statistic: the test statistic. agreement: z (0/1 scores) or Welch t; gold_accuracy:
-            correct gold answers in the window; label_distribution: chi-square; speed: too-fast
-            judgments in the window; position_bias: left picks in the window.
+        statistic: the test statistic. agreement: agreeing judgments in the window (0/1
+            scores) or Welch t; gold_accuracy: correct gold answers in the window;
+            label_distribution: chi-square; speed: too-fast judgments in the window;
+            position_bias: left picks in the window.
         p_value: the one-window p-value of the reported window (after the effect-size gate).
         adjusted_p_value: Benjamini-Hochberg adjusted p-value of the (rater, detector) pair,
             computed from its Bonferroni-corrected most significant window. Always <= ``fdr``.
-        threshold: the per-window p-value cut-off that the reported window met
-            (BH cut-off / windows tested). ``p_value <= threshold`` always holds.
+        threshold: the per-window p-value cut-off that the reported window met:
+            ``fdr * R / N / windows_tested`` (R flags among N pairs tested in the call).
+            ``p_value <= threshold`` always holds.
         detail: JSON-serialisable evidence. Always holds ``test``, ``windows_tested``,
             ``windows_significant``, ``bonferroni_p_value``, ``first_index`` and
             ``last_index`` (0-based positions of the window's first and last observation in the
@@ -251,8 +260,8 @@ class DriftFlag:
     """
 
     rater: str | int
-    detector: str
-    window_kind: str
+    detector: DetectorName
+    window_kind: WindowKind
     window_start: datetime
     window_end: datetime
     n_window: int
@@ -355,18 +364,20 @@ def _prepare(key: str | int, obs: Sequence[Observation], vocab: dict[Any, int]) 
     except TypeError as exc:
         raise ValueError(f"rater {key!r}: every Observation.at must be timezone-aware") from exc
     order = np.argsort(t, kind="stable")
+    t = t[order]
     at = [obs[i].at for i in order.tolist()]
     agreement = _float_column([o.agreement for o in obs], "agreement", key)[order]
     gold = _float_column([o.gold_correct for o in obs], "gold_correct", key)[order]
     seconds = _float_column([o.seconds for o in obs], "seconds", key)[order]
     min_seconds = _float_column([o.min_seconds for o in obs], "min_seconds", key)[order]
     left = _float_column([o.left_pick for o in obs], "left_pick", key)[order]
-    setdefault = vocab.setdefault
-    label = np.fromiter(
-        (-1 if o.label is None else setdefault(o.label, len(vocab)) for o in obs),
-        dtype=np.int64,
-        count=len(obs),
-    )[order]
+    raw_labels = [o.label for o in obs]
+    for value in dict.fromkeys(raw_labels):
+        if value is not None:
+            vocab.setdefault(value, len(vocab))
+    lookup = {**vocab, None: -1}
+    label = np.fromiter(map(lookup.__getitem__, raw_labels), dtype=np.int64, count=len(obs))
+    label = label[order]
     for name, col, lo, hi in (
         ("agreement", agreement, 0.0, 1.0),
         ("gold_correct", gold, 0.0, 1.0),
@@ -478,7 +489,7 @@ def _agreement(r: _Rater, c: DriftConfig, origin: float) -> _Result | None:
     mb, mw = sb / nb, sw / nw
     binary = bool(np.all((x == 0.0) | (x == 1.0)))
     if binary:
-        # Fisher exact, one-sided: P(X <= kw), X ~ Hypergeom(nb + nw, kb + kw, nw).
+        # Fisher, one-sided mid-p: P(X < kw) + P(X = kw) / 2, X ~ Hypergeom(nb + nw, kb + kw, nw).
         kb = np.rint(sb).astype(np.int64)
         kw = np.rint(sw).astype(np.int64)
         big, succ, draws = w.hi, kb + kw, w.hi - w.lo
@@ -487,7 +498,7 @@ def _agreement(r: _Rater, c: DriftConfig, origin: float) -> _Result | None:
         )
         p = np.clip(p, 0.0, 1.0)
         stat = sw
-        test = "fisher_exact"
+        test = "fisher_mid_p"
     else:
         s2b, s2w = cs2[w.lo], cs2[w.hi] - cs2[w.lo]
         vb = np.maximum(s2b - nb * mb * mb, 0.0) / np.maximum(nb - 1.0, 1.0)
@@ -545,6 +556,11 @@ def _js_rows(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     return np.sqrt(np.clip(0.5 * (kp + kq), 0.0, 1.0))
 
 
+def _plain(value: Any) -> Any:
+    """numpy scalars -> Python scalars, so that ``detail`` stays JSON-serialisable."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _labels(
     r: _Rater,
     c: DriftConfig,
@@ -588,7 +604,7 @@ def _labels(
     rise = pw - pb
     top = np.argmax(rise, axis=1)
     rows = np.arange(len(w))
-    labels = [vocab_values[i] for i in present.tolist()]
+    labels = [_plain(vocab_values[i]) for i in present.tolist()]
     pool_local = None
     if pool is not None:
         pool_local = np.zeros(len(vocab_values))
@@ -619,6 +635,24 @@ def _labels(
     )
 
 
+_CHUNK_CELLS: Final = 4_000_000  # bound on the (windows x observations) work arrays
+
+
+def _prefix_medians(x: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Median of ``x[:e]`` for every ``e`` in ``ends`` (each >= 1), without a Python loop."""
+    order = np.argsort(x, kind="stable")
+    sorted_x = x[order]
+    out = np.empty(ends.size)
+    step = max(1, _CHUNK_CELLS // max(x.size, 1))
+    for a in range(0, ends.size, step):
+        e = ends[a : a + step]
+        cum = np.cumsum(order[None, :] < e[:, None], axis=1)
+        lower = np.argmax(cum > ((e - 1) // 2)[:, None], axis=1)
+        upper = np.argmax(cum > (e // 2)[:, None], axis=1)
+        out[a : a + step] = 0.5 * (sorted_x[lower] + sorted_x[upper])
+    return out
+
+
 def _speed(r: _Rater, c: DriftConfig, origin: float) -> _Result | None:
     pos = np.flatnonzero(~np.isnan(r.seconds))
     w = _windows(r.t[pos], c.window_size, c.min_window, c.min_baseline, c, origin)
@@ -627,20 +661,19 @@ def _speed(r: _Rater, c: DriftConfig, origin: float) -> _Result | None:
     sec = r.seconds[pos]
     mins = r.min_seconds[pos]
     fixed_fast = ~np.isnan(mins) & (sec < mins)
-    n = len(w)
-    kb = np.empty(n, dtype=np.int64)
-    kw = np.empty(n, dtype=np.int64)
-    med_b = np.empty(n)
-    med_w = np.empty(n)
-    cut = np.empty(n)
-    for i, (lo, hi) in enumerate(zip(w.lo.tolist(), w.hi.tolist(), strict=True)):
-        # The cut-off is a symmetric function of baseline + window, which keeps Fisher exact.
-        cut[i] = c.fast_fraction * float(np.median(sec[:hi]))
-        fast = fixed_fast[:hi] | (sec[:hi] < cut[i])
-        kb[i] = int(np.count_nonzero(fast[:lo]))
-        kw[i] = int(np.count_nonzero(fast[lo:]))
-        med_b[i] = float(np.median(sec[:lo]))
-        med_w[i] = float(np.median(sec[lo:hi]))
+    # The cut-off is a symmetric function of baseline + window, which keeps Fisher exact.
+    cut = c.fast_fraction * _prefix_medians(sec, w.hi)
+    kb = np.empty(len(w), dtype=np.int64)
+    kw = np.empty(len(w), dtype=np.int64)
+    step = max(1, _CHUNK_CELLS // max(sec.size, 1))
+    for a in range(0, len(w), step):
+        sl = slice(a, a + step)
+        fast = fixed_fast[None, :] | (sec[None, :] < cut[sl, None])
+        cum = np.zeros((fast.shape[0], sec.size + 1), dtype=np.int64)
+        np.cumsum(fast, axis=1, out=cum[:, 1:])
+        rows = np.arange(fast.shape[0])
+        kb[sl] = cum[rows, w.lo[sl]]
+        kw[sl] = cum[rows, w.hi[sl]] - kb[sl]
     nb = w.lo
     nw = w.hi - w.lo
     # Fisher exact, one-sided: P(X >= kw).
@@ -649,13 +682,15 @@ def _speed(r: _Rater, c: DriftConfig, origin: float) -> _Result | None:
     p = np.where(sw - sb >= c.min_fast_share_increase, np.clip(p, 0.0, 1.0), 1.0)
 
     def detail(i: int) -> dict[str, Any]:
+        lo, hi = int(w.lo[i]), int(w.hi[i])
+        med_b, med_w = float(np.median(sec[:lo])), float(np.median(sec[lo:hi]))
         return {
             "baseline_too_fast": int(kb[i]),
             "window_too_fast": int(kw[i]),
             "relative_cutoff_seconds": float(cut[i]),
-            "baseline_median_seconds": float(med_b[i]),
-            "window_median_seconds": float(med_w[i]),
-            "median_ratio": float(med_w[i] / med_b[i]) if med_b[i] > 0 else None,
+            "baseline_median_seconds": med_b,
+            "window_median_seconds": med_w,
+            "median_ratio": med_w / med_b if med_b > 0 else None,
         }
 
     return _Result(r, "speed", pos, w, p, kw.astype(float), sb, sw, "fisher_exact", detail)

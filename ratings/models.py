@@ -428,6 +428,12 @@ class QualityRun(models.Model):
     )
     error = models.TextField(blank=True)
     timings = models.JSONField(default=dict, blank=True)
+    contested = models.JSONField(
+        default=list, blank=True, help_text="Items with the lowest agreement: id, kind, score."
+    )
+    confusion = models.JSONField(
+        default=dict, blank=True, help_text="Coincidence matrices per kind and criterion."
+    )
 
     class Meta:
         ordering = ["-started_at"]

@@ -8,6 +8,13 @@ urlpatterns = [
     path("projects/<slug:slug>/", views.project_page, name="project"),
     path("projects/<slug:slug>/rate/<str:kind>/", views.rate, name="rate"),
     path("projects/<slug:slug>/settings/", views.project_settings, name="settings"),
+    path("projects/<slug:slug>/quality/", views.quality_dashboard, name="quality"),
+    path(
+        "projects/<slug:slug>/quality/raters/<int:rater_id>/",
+        views.quality_rater,
+        name="quality-rater",
+    ),
+    path("items/<int:pk>/", views.item_detail, name="item"),
     path("projects/<slug:slug>/guidelines/", views.guidelines, name="guidelines"),
     path("projects/<slug:slug>/mine/", views.my_judgments, name="my-judgments"),
     path("assignments/<int:pk>/submit/", views.submit, name="submit"),

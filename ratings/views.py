@@ -2,15 +2,17 @@
 
 import yaml
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from conversations.models import Project, Role
+from conversations.models import Message, Project, Role
 from conversations.services.access import require_role, role_of
+from ratings import charts as charts_mod
 from ratings.forms import (
     MemberForm,
     ProjectSettingsForm,
@@ -18,12 +20,21 @@ from ratings.forms import (
     answer_from_post,
     values_from_answer,
 )
-from ratings.models import Assignment, Judgment, TaskKind
+from ratings.models import Assignment, DriftFlag, Item, Judgment, TaskKind
+from ratings.quality_selectors import agreement_series, latest_run, rater_table, rater_trend
 from ratings.selectors import project_progress, rater_stats, task_view
 from ratings.services.assignments import RATING_ROLES, QueuePaused, assignment_next, assignment_skip
-from ratings.services.items import QueueFilter, items_queue
+from ratings.services.items import (
+    QueueFilter,
+    consensus_answer,
+    item_promote_consensus,
+    item_rerate,
+    item_set_gold,
+    items_queue,
+)
 from ratings.services.judgments import current_rubric, judgment_revise, judgment_submit
 from ratings.services.projects import member_add, project_settings_update
+from ratings.services.quality import flag_update, quality_request
 from ratings.services.rubrics import rubric_set
 
 PREFERENCE_CHOICES = [
@@ -364,5 +375,129 @@ def project_settings(request: HttpRequest, slug: str) -> HttpResponse:
             "member_form": member_form,
             "queue_form": queue_form,
             "members": members,
+        },
+    )
+
+
+@login_required
+def quality_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
+    """Leads: agreement over time, the rater table, confusion matrices, contested items."""
+    project = _project(request, slug)
+    require_role(user=request.user, project=project, roles=(Role.LEAD,), action="seeing quality")
+    run = latest_run(project)
+    if request.method == "POST":
+        quality_request(project=project, user=request.user)
+        messages.info(request, "A quality run is queued; refresh in a moment.")
+        return redirect("ratings:quality", slug=slug)
+    series = agreement_series(project)
+    charts = {
+        "agreement": charts_mod.line_chart(
+            series, title="Agreement over time (95% bootstrap bands)"
+        ),
+        "confusion": [
+            charts_mod.heatmap(
+                block["labels"], block["matrix"], title=f"Rater-pair coincidences: {name}"
+            )
+            for name, block in (run.confusion if run else {}).items()
+        ],
+    }
+    latest = {(a.kind, a.criterion, a.metric): a for a in (run.agreements.all() if run else [])}
+    return render(
+        request,
+        "ratings/quality.html",
+        {
+            "project": project,
+            "run": run,
+            "charts": charts,
+            "raters": rater_table(project, run),
+            "agreements": sorted(latest.values(), key=lambda a: (a.kind, a.criterion, a.metric)),
+            "contested": (run.contested if run else [])[:20],
+        },
+    )
+
+
+@login_required
+def quality_rater(request: HttpRequest, slug: str, rater_id: int) -> HttpResponse:
+    project = _project(request, slug)
+    require_role(user=request.user, project=project, roles=(Role.LEAD,), action="seeing quality")
+    if request.method == "POST":
+        flag = get_object_or_404(
+            DriftFlag, pk=request.POST.get("flag"), project=project, rater_id=rater_id
+        )
+        try:
+            flag_update(
+                flag=flag,
+                user=request.user,
+                state=request.POST.get("state", ""),
+                note=request.POST.get("note", ""),
+            )
+        except (ValidationError, ValueError) as exc:
+            messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
+        return redirect("ratings:quality-rater", slug=slug, rater_id=rater_id)
+    trend, flags = rater_trend(project, rater_id)
+    from datetime import date as _date
+
+    chart = charts_mod.line_chart(
+        [
+            {
+                "name": "agreement with consensus (daily)",
+                "points": [(_date.fromisoformat(d), a) for d, a, _ in trend],
+            }
+        ],
+        title="Agreement over time, drift flags marked",
+        y_range=(0, 1),
+        markers=[
+            {"at": f["window_start"].date(), "label": f"{f['detector']} ({f['state']})"}
+            for f in flags
+        ],
+    )
+    rater = get_object_or_404(get_user_model(), pk=rater_id)
+    return render(
+        request,
+        "ratings/quality_rater.html",
+        {"project": project, "rater": rater, "chart": chart, "flags": flags},
+    )
+
+
+@login_required
+def item_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """Leads: one item, all its judgments, and the adjudication actions."""
+    item = get_object_or_404(
+        Item.objects.select_related("project", "response", "response_b"), pk=pk
+    )
+    project = item.project
+    if not Project.objects.visible_to(request.user).filter(pk=project.pk).exists():
+        raise Http404
+    require_role(
+        user=request.user, project=project, roles=(Role.LEAD,), action="adjudicating items"
+    )
+    if request.method == "POST":
+        try:
+            if request.POST.get("action") == "rerate":
+                item_rerate(item=item, user=request.user, extra=int(request.POST.get("extra", 2)))
+                messages.success(request, "Sent for re-rating.")
+            elif request.POST.get("action") == "promote":
+                item_promote_consensus(item=item, user=request.user)
+                messages.success(request, "The consensus is now this item's gold answer.")
+            elif request.POST.get("action") == "ungold":
+                item_set_gold(item=item, user=request.user, answer=None)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        return redirect("ratings:item", pk=pk)
+    judgments = (
+        item.judgments.select_related("rater")
+        .prefetch_related("scores__criterion")
+        .order_by("rater__username", "version")
+    )
+    context = Message.objects.context_of(item.response)
+    return render(
+        request,
+        "ratings/item.html",
+        {
+            "project": project,
+            "item": item,
+            "judgments": judgments,
+            "context": context,
+            "consensus": consensus_answer(item),
         },
     )

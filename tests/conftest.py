@@ -1,5 +1,13 @@
-import pytest
+import os
+import subprocess
+import sys
+from pathlib import Path
 
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from config.celery import app as celery_app
 from conversations.models import Role
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
 
@@ -25,3 +33,53 @@ def member(project):
 @pytest.fixture
 def lead(member):
     return member(Role.LEAD)
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def worker(db):
+    """A Celery worker process on the test database and the Redis broker."""
+    db_settings = connection.settings_dict
+    env = dict(
+        os.environ,
+        DJANGO_SETTINGS_MODULE="config.settings",
+        DATABASE_URL=(
+            f"postgres://{db_settings['USER']}@{db_settings['HOST']}:{db_settings['PORT']}/"
+            f"{db_settings['NAME']}"
+        ),
+        CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
+        RATELOOP_MEDIA_ROOT=str(settings.MEDIA_ROOT),
+    )
+    celery_app.control.purge()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--pool",
+            "solo",
+            "--loglevel",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    eager = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = False
+    yield proc
+    celery_app.conf.task_always_eager = eager
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()

@@ -14,7 +14,7 @@ from itertools import combinations
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import F, Max
 
 from conversations.models import Conversation, Message, MessageRole, Project, Role
 from conversations.services.access import require_role
@@ -174,3 +174,60 @@ def item_set_gold(*, item: Item, user, answer: dict | None) -> Item:
     item.gold_answer = answer
     item.save(update_fields=["is_gold", "gold_answer"])
     return item
+
+
+@transaction.atomic
+def item_rerate(*, item: Item, user, extra: int = 2) -> Item:
+    """Send a contested item back for re-rating: ``extra`` more raters, top priority. Leads only.
+    The judgments it has are kept; the new raters are new people (one assignment per rater)."""
+    require_role(
+        user=user, project=item.project, roles=(Role.LEAD,), action="sending items for re-rating"
+    )
+    if not 1 <= extra <= 10:
+        raise ValidationError({"extra": "ask for 1 to 10 more raters"})
+    Item.objects.filter(pk=item.pk).update(
+        overlap=F("overlap") + extra, priority=100, is_retired=False
+    )
+    item.refresh_from_db()
+    return item
+
+
+def consensus_answer(item: Item) -> dict | None:
+    """The answer most raters gave (pairwise winner, KB verdict, median scores), or None."""
+    from collections import Counter
+    from statistics import median
+
+    judgments = list(item.judgments.filter(is_current=True).prefetch_related("scores__criterion"))
+    if not judgments:
+        return None
+    if item.kind == TaskKind.PAIRWISE:
+        votes = Counter(
+            "a" if j.preference < 0 else "b" if j.preference > 0 else "tie"
+            for j in judgments
+            if j.preference is not None
+        )
+        (winner, n), *rest = votes.most_common() or [(None, 0)]
+        return None if winner is None or (rest and rest[0][1] == n) else {"winner": winner}
+    if item.kind == TaskKind.KB_VERIFY:
+        votes = Counter(j.verdict for j in judgments if j.verdict)
+        (verdict, n), *rest = votes.most_common() or [(None, 0)]
+        return None if verdict is None or (rest and rest[0][1] == n) else {"verdict": verdict}
+    by_key: dict[str, list[float]] = {}
+    for j in judgments:
+        for s in j.scores.all():
+            if s.value is not None and s.criterion.scale == "likert":
+                by_key.setdefault(s.criterion.key, []).append(s.value)
+    return (
+        {"scores": {k: round(median(v)) for k, v in by_key.items()}, "tolerance": 0}
+        if by_key
+        else None
+    )
+
+
+@transaction.atomic
+def item_promote_consensus(*, item: Item, user) -> Item:
+    """Make the raters' consensus the item's gold answer. Leads only; refused on a tie."""
+    answer = consensus_answer(item)
+    if answer is None:
+        raise ValidationError("there is no clear consensus on this item to promote")
+    return item_set_gold(item=item, user=user, answer=answer)

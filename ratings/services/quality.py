@@ -280,6 +280,97 @@ def _gold_correct(row, answer: dict, scores: dict) -> float:
     return np.nan
 
 
+def coincidence_matrices(data: QualityData, primary: pd.DataFrame) -> dict:
+    """Krippendorff's coincidence matrix (pairs of values within items) per kind/criterion:
+    the confusion matrix between raters, symmetric, rows and columns the labels used."""
+    out = {}
+    j = primary[primary["is_external"] == 0]
+    blocks = []
+    for kind in (TaskKind.PAIRWISE, TaskKind.KB_VERIFY):
+        g = j[(j["kind"] == kind) & j["label"].notna()]
+        if len(g):
+            names = ["A better", "tie", "B better"] if kind == TaskKind.PAIRWISE else VERDICT_ORDER
+            offset = -1 if kind == TaskKind.PAIRWISE else 0
+            blocks.append(
+                (
+                    f"{kind}/",
+                    g["item_id"].to_numpy(),
+                    g["label"].to_numpy().astype(int) - offset,
+                    names,
+                )
+            )
+    s = data.scores.merge(
+        j.loc[j["kind"] == TaskKind.SCORE, ["judgment_id", "item_id"]], on="judgment_id"
+    )
+    for key, g in s.groupby("criterion_key", sort=True):
+        crit = data.criteria.get(key)
+        if crit is None or crit.scale not in (Scale.LIKERT, Scale.BINARY, Scale.SINGLE_CHOICE):
+            continue
+        if crit.scale == Scale.LIKERT:
+            names = [str(p) for p in range(1, (crit.points or 5) + 1)]
+            codes = g["value"].to_numpy().astype(int) - 1
+        elif crit.scale == Scale.BINARY:
+            names, codes = ["no", "yes"], g["value"].to_numpy().astype(int)
+        else:
+            names, codes = list(crit.options), g["value"].to_numpy().astype(int)
+        blocks.append((f"score/{key}", g["item_id"].to_numpy(), codes, names))
+    for name, items, codes, labels in blocks:
+        k = len(labels)
+        valid = (codes >= 0) & (codes < k)
+        items, codes = items[valid], codes[valid]
+        if not len(items):
+            continue
+        _, u = np.unique(items, return_inverse=True)
+        counts = (
+            np.bincount(u * k + codes, minlength=(u.max() + 1) * k).reshape(-1, k).astype(float)
+        )
+        m = counts.sum(axis=1)
+        pairable = m >= 2
+        c, w = counts[pairable], 1.0 / (m[pairable] - 1)
+        matrix = (c * w[:, None]).T @ c - np.diag((c * w[:, None]).sum(axis=0))
+        out[name] = {"labels": labels, "matrix": np.round(matrix, 3).tolist()}
+    return out
+
+
+def contested_items(primary: pd.DataFrame, limit: int = 50) -> list[dict]:
+    """The items whose raters agree least (mean leave-one-out agreement), worst first."""
+    j = primary[(primary["is_external"] == 0) & primary["agreement"].notna()]
+    if not len(j):
+        return []
+    per = j.groupby("item_id").agg(
+        agreement=("agreement", "mean"), n=("agreement", "size"), kind=("kind", "first")
+    )
+    per = per[per["n"] >= 2].sort_values(["agreement", "n"], ascending=[True, False]).head(limit)
+    return [
+        {
+            "item_id": int(i),
+            "kind": r.kind,
+            "agreement": round(float(r.agreement), 4),
+            "n": int(r.n),
+        }
+        for i, r in per.iterrows()
+    ]
+
+
+def rater_trends(primary: pd.DataFrame) -> dict[int, list]:
+    """Per rater: daily mean agreement with the consensus and the day's count."""
+    j = primary[(primary["is_external"] == 0) & primary["agreement"].notna()]
+    if not len(j):
+        return {}
+    day = (j["created_at"] // 86400).astype(int)
+    per = j.assign(day=day).groupby(["rater_id", "day"])["agreement"].agg(["mean", "size"])
+    out: dict[int, list] = defaultdict(list)
+    for (rater, d), row in per.iterrows():
+        out[int(rater)].append(
+            [
+                datetime.fromtimestamp(d * 86400, tz=UTC).date().isoformat(),
+                round(float(row["mean"]), 4),
+                int(row["size"]),
+            ]
+        )
+    return out
+
+
 def compute_raters(
     data: QualityData, primary: pd.DataFrame, open_flags: dict[int, int]
 ) -> list[dict]:
@@ -445,6 +536,11 @@ def quality_compute(
         for f in flags:
             open_counts[int(f.rater)] += 1
         rater_rows = compute_raters(data, primary, open_counts)
+        trends = rater_trends(primary)
+        for row in rater_rows:
+            row.setdefault("detail", {})["trend"] = trends.get(row["rater_id"], [])
+        run.contested = contested_items(primary)
+        run.confusion = coincidence_matrices(data, primary)
         t = lap("raters", t)
         with transaction.atomic():
             AgreementSnapshot.objects.bulk_create(

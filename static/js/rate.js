@@ -22,18 +22,27 @@
     timeField.value = String(Math.round(now));
   });
 
+  // Send each form once: a second Enter (or click) while the first answer is on its way would
+  // post again and land on an "already submitted" error instead of the next item.
+  let sent = false;
+  [form, document.getElementById("skip-form")].forEach(function (f) {
+    if (f) f.addEventListener("submit", function (e) { if (sent) e.preventDefault(); sent = true; });
+  });
+  window.addEventListener("pageshow", function (e) { if (e.persisted) sent = false; });
+
   let active = 0;
-  function highlight(i) {
+  function highlight(i, scroll) {
     if (!criteria.length) return;
     active = Math.max(0, Math.min(criteria.length - 1, i));
     criteria.forEach(function (c, j) { c.classList.toggle("active", j === active); });
-    criteria[active].scrollIntoView({ block: "nearest" });
+    if (scroll !== false) criteria[active].scrollIntoView({ block: "nearest" });
   }
   function firstUnanswered() {
     const i = criteria.findIndex(function (c) { return !c.querySelector("input:checked") && !c.querySelector("textarea"); });
     return i === -1 ? 0 : i;
   }
-  highlight(firstUnanswered());
+  // On load the page stays at the top (the conversation); only key presses scroll the form.
+  highlight(firstUnanswered(), false);
   criteria.forEach(function (c, i) { c.addEventListener("click", function () { highlight(i); }); });
 
   function choose(name, value) {

@@ -1,69 +1,16 @@
 """The import job path through a real Celery worker on Redis and PostgreSQL (not eager)."""
 
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connection
 from rest_framework.test import APIClient
 
-from config.celery import app as celery_app
 from conversations.models import Conversation, ImportJob, JobState
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def worker(db):
-    """A Celery worker process on the test database and the Redis broker."""
-    db_settings = connection.settings_dict
-    env = dict(
-        os.environ,
-        DJANGO_SETTINGS_MODULE="config.settings",
-        DATABASE_URL=(
-            f"postgres://{db_settings['USER']}@{db_settings['HOST']}:{db_settings['PORT']}/"
-            f"{db_settings['NAME']}"
-        ),
-        CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
-        RATELOOP_MEDIA_ROOT=str(settings.MEDIA_ROOT),
-    )
-    celery_app.control.purge()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "--pool",
-            "solo",
-            "--loglevel",
-            "INFO",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    eager = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = False
-    yield proc
-    celery_app.conf.task_always_eager = eager
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
 
 
 @pytest.mark.worker

@@ -1,0 +1,108 @@
+"""Quality data for leads: every chart's data as JSON and (``?format=csv``) CSV."""
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.renderers import CSVRenderer
+from conversations.models import Project, Role
+from conversations.services.access import require_role
+from ratings.models import DriftFlag
+from ratings.quality_selectors import agreement_history, latest_run, rater_table, rater_trend
+from ratings.services.quality import flag_update, quality_request
+
+
+def lead_project(request: Request, slug: str) -> Project:
+    project = get_object_or_404(Project.objects.visible_to(request.user), slug=slug)
+    require_role(
+        user=request.user, project=project, roles=(Role.LEAD,), action="seeing quality data"
+    )
+    return project
+
+
+class QualityApi(APIView):
+    renderer_classes = [JSONRenderer, BrowsableAPIRenderer, CSVRenderer]
+
+
+class AgreementApi(QualityApi):
+    """Agreement history: one row per run, kind, criterion and metric (with its interval)."""
+
+    def get(self, request: Request, slug: str) -> Response:
+        project = lead_project(request, slug)
+        p = request.query_params
+        return Response(
+            agreement_history(
+                project, kind=p.get("kind"), criterion=p.get("criterion"), metric=p.get("metric")
+            )
+        )
+
+
+class RaterTableApi(QualityApi):
+    def get(self, request: Request, slug: str) -> Response:
+        project = lead_project(request, slug)
+        return Response(rater_table(project, latest_run(project)))
+
+
+class RaterTrendApi(QualityApi):
+    def get(self, request: Request, slug: str, rater_id: int) -> Response:
+        project = lead_project(request, slug)
+        trend, flags = rater_trend(project, rater_id)
+        rows = [{"day": d, "agreement": a, "judgments": n} for d, a, n in trend]
+        if request.accepted_renderer.format == "csv":
+            return Response(rows)
+        return Response({"trend": rows, "flags": flags})
+
+
+class ConfusionApi(QualityApi):
+    def get(self, request: Request, slug: str) -> Response:
+        run = latest_run(lead_project(request, slug))
+        confusion = run.confusion if run else {}
+        if request.accepted_renderer.format == "csv":
+            rows = [
+                {"block": name, "label": labels_i, "with": labels_j, "pairs": value}
+                for name, block in confusion.items()
+                for labels_i, row in zip(block["labels"], block["matrix"], strict=True)
+                for labels_j, value in zip(block["labels"], row, strict=True)
+            ]
+            return Response(rows)
+        return Response(confusion)
+
+
+class ContestedApi(QualityApi):
+    def get(self, request: Request, slug: str) -> Response:
+        run = latest_run(lead_project(request, slug))
+        return Response(run.contested if run else [])
+
+
+class QualityRunApi(APIView):
+    """Ask for a quality run now (a worker computes it). 202."""
+
+    def post(self, request: Request, slug: str) -> Response:
+        project = get_object_or_404(Project.objects.visible_to(request.user), slug=slug)
+        quality_request(project=project, user=request.user)
+        return Response({"queued": True}, status=status.HTTP_202_ACCEPTED)
+
+
+class FlagUpdateApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        state = serializers.ChoiceField(["open", "acknowledged", "resolved"])
+        note = serializers.CharField(required=False, allow_blank=True, default="")
+
+    @extend_schema(request=InputSerializer)
+    def patch(self, request: Request, pk: int) -> Response:
+        flag = get_object_or_404(
+            DriftFlag.objects.filter(project__in=Project.objects.visible_to(request.user)), pk=pk
+        )
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        flag = flag_update(
+            flag=flag,
+            user=request.user,
+            state=data.validated_data["state"],
+            note=data.validated_data["note"],
+        )
+        return Response({"id": flag.pk, "state": flag.state, "note": flag.note})
