@@ -180,6 +180,8 @@ CELERY_BEAT_SCHEDULE = {
     "leases-expire-all": {"task": "ratings.tasks.leases_expire_all", "schedule": 60},
 }
 
+PSEUDONYM_KEY = os.environ.get("RATELOOP_PSEUDONYM_KEY", "")
+
 # Import limits.
 IMPORT_MAX_RECORD_BYTES = env_int("RATELOOP_IMPORT_MAX_RECORD_BYTES", 64 * 1024 * 1024)
 IMPORT_BATCH_SIZE = env_int("RATELOOP_IMPORT_BATCH_SIZE", 2000)

@@ -11,6 +11,10 @@ urlpatterns = [
     path("api/v1/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/v1/", include("conversations.api_urls")),
     path("api/v1/", include("ratings.api_urls")),
+    path("api/v1/", include("exports.api_urls")),
+    path("api/v1/", include("exports.report_api_urls")),
     path("", include("conversations.urls")),
     path("", include("ratings.urls")),
+    path("", include("exports.urls")),
+    path("", include("exports.report_urls")),
 ]

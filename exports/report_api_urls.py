@@ -1,0 +1,5 @@
+"""API of the reports (KB correctness, model leaderboard): JSON and CSV."""
+
+app_name = "reports-api"
+
+urlpatterns: list = []

@@ -1,0 +1,5 @@
+"""Web pages of the reports (KB correctness, model leaderboard)."""
+
+app_name = "reports"
+
+urlpatterns: list = []
