@@ -1,0 +1,190 @@
+"""Export jobs: created by leads and data consumers, rendered by a worker, downloaded later."""
+
+import shutil
+from pathlib import Path
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connections, transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from conversations.models import JobState, Project, Role
+from conversations.services.access import require_role
+from exports.canonical import ExportFilters
+from exports.models import ExportJob
+from exports.pipeline import ExportOptions, run_export
+
+EXPORT_ROLES = (Role.LEAD, Role.CONSUMER)
+OPTION_KEYS = {
+    "aggregation",
+    "tie_margin",
+    "both_bad",
+    "min_raters",
+    "min_agreement",
+    "test_fraction",
+    "seed",
+    "margin",
+    "kto_source",
+    "kto_criterion",
+    "kto_good",
+    "kto_bad",
+    "reveal_raters",
+}
+FILTER_KEYS = {
+    "include_external",
+    "exclude_gold",
+    "exclude_flagged_raters",
+    "date_from",
+    "date_to",
+    "source",
+    "model",
+}
+
+
+def options_from_dict(*, fmt: str, file_type: str, compress: bool, values: dict) -> ExportOptions:
+    """Build and check export options from plain values (API, form, command line)."""
+    unknown = set(values) - OPTION_KEYS - FILTER_KEYS
+    if unknown:
+        raise ValidationError({"options": f"unknown options: {', '.join(sorted(unknown))}"})
+    filters = {k: values[k] for k in FILTER_KEYS if values.get(k) not in (None, "")}
+    for key in ("date_from", "date_to"):
+        if key in filters and isinstance(filters[key], str):
+            parsed = parse_datetime(filters[key])
+            if parsed is None or parsed.tzinfo is None:
+                raise ValidationError({key: "expected an ISO 8601 date-time with a time zone"})
+            filters[key] = parsed
+    opts = {k: values[k] for k in OPTION_KEYS if values.get(k) is not None}
+    try:
+        options = ExportOptions(
+            format=fmt,
+            file_type=file_type,
+            compress=compress,
+            filters=ExportFilters(**filters),
+            **opts,
+        )
+        options.validate()
+    except (TypeError, ValueError) as exc:
+        raise ValidationError({"options": str(exc)}) from None
+    return options
+
+
+@transaction.atomic
+def export_job_create(
+    *,
+    project: Project,
+    user,
+    fmt: str,
+    file_type: str = "jsonl",
+    compress: bool = False,
+    values: dict | None = None,
+) -> ExportJob:
+    """Queue an export (leads and data consumers). Only a lead may reveal rater identities,
+    unless the project shows them to consumers anyway."""
+    role = require_role(user=user, project=project, roles=EXPORT_ROLES, action="exporting")
+    values = dict(values or {})
+    if values.get("reveal_raters") and role != Role.LEAD and not project.show_rater_identities:
+        raise PermissionDenied("only a lead can export real rater names in this project")
+    if project.show_rater_identities:
+        values.setdefault("reveal_raters", True)
+    options = options_from_dict(fmt=fmt, file_type=file_type, compress=compress, values=values)
+    job = ExportJob.objects.create(
+        project=project,
+        created_by=user,
+        format=fmt,
+        file_type=file_type,
+        compress=compress,
+        options=options.as_dict(),
+    )
+    from exports.tasks import export_job_run as export_job_run_task
+
+    export_job_run_task.delay_on_commit(job.pk)
+    return job
+
+
+def job_dir(job: ExportJob) -> Path:
+    return Path(settings.MEDIA_ROOT) / "exports" / str(job.pk)
+
+
+def export_job_run(*, job_id: int) -> ExportJob:
+    """Render a queued export. Safe to run twice: a finished job is left as it is; a re-run
+    after a crash starts from an empty folder. A failure is stored with its reason and no
+    file of the job is offered for download."""
+    with transaction.atomic():
+        job = (
+            ExportJob.objects.select_for_update(of=("self",))
+            .select_related("project", "created_by")
+            .get(pk=job_id)
+        )
+        if job.state in (JobState.SUCCEEDED, JobState.FAILED):
+            return job
+        job.state, job.started_at = JobState.RUNNING, timezone.now()
+        job.save(update_fields=["state", "started_at"])
+    out = job_dir(job)
+    shutil.rmtree(out, ignore_errors=True)
+    o = dict(job.options)
+    filters = o.pop("filters", {})
+    values = {**{k: v for k, v in o.items() if k in OPTION_KEYS}, **filters}
+    options = options_from_dict(
+        fmt=job.format, file_type=job.file_type, compress=job.compress, values=values
+    )
+    side = (
+        connections.create_connection("default")
+        if connections["default"].vendor == "postgresql"
+        else None
+    )
+
+    def progress(done: int, total: int) -> None:
+        if side is not None:
+            with side.cursor() as cursor:
+                cursor.execute(
+                    f"UPDATE {ExportJob._meta.db_table} SET progress = %s WHERE id = %s",
+                    [done / total if total else 1.0, job.pk],
+                )
+
+    try:
+        result = run_export(
+            project=job.project,
+            options=options,
+            out_dir=out,
+            base_name=f"{job.project.slug}-{job.format}",
+            created_by=job.created_by.username if job.created_by else "",
+            progress=progress,
+        )
+    except Exception as exc:
+        shutil.rmtree(out, ignore_errors=True)
+        ExportJob.objects.filter(pk=job.pk).update(
+            state=JobState.FAILED,
+            error=f"{type(exc).__name__}: {exc}"[:2000],
+            finished_at=timezone.now(),
+        )
+        job.refresh_from_db()
+        return job
+    finally:
+        if side is not None:
+            side.close()
+    files = [f.as_dict() for f in result.files] + [
+        {"name": result.manifest_path.name, "kind": "manifest"},
+        {"name": result.card_path.name, "kind": "card"},
+    ]
+    ExportJob.objects.filter(pk=job.pk).update(
+        state=JobState.SUCCEEDED,
+        progress=1.0,
+        rows_written=sum(result.counts["rows_written"].values()),
+        counts=result.counts,
+        manifest=result.manifest,
+        files=files,
+        finished_at=timezone.now(),
+    )
+    job.refresh_from_db()
+    return job
+
+
+def export_file_path(*, job: ExportJob, user, name: str) -> Path:
+    """The path of one file of a finished job, for download. Leads and consumers only."""
+    require_role(user=user, project=job.project, roles=EXPORT_ROLES, action="downloading exports")
+    if job.state != JobState.SUCCEEDED:
+        raise ValidationError("this export is not finished")
+    if name not in {f["name"] for f in job.files}:
+        raise PermissionDenied("no such file in this export")
+    return job_dir(job) / name

@@ -1,0 +1,9 @@
+from celery import shared_task
+from django.db import OperationalError
+
+
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+def export_job_run(job_id: int) -> None:
+    from exports.services import export_job_run as run
+
+    run(job_id=job_id)

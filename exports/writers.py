@@ -1,0 +1,125 @@
+"""Write rows to JSONL, Parquet or CSV (optionally gzip), streaming, and describe the file.
+
+Memory stays flat: JSONL and CSV write row by row, Parquet in row groups of ``batch_rows``.
+"""
+
+import csv
+import gzip
+import hashlib
+import io
+import json
+import shutil
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    name: str
+    rows: int
+    bytes: int
+    sha256: str
+
+    def as_dict(self) -> dict:
+        return self.__dict__.copy()
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _dumps(row: dict) -> str:
+    return json.dumps(row, ensure_ascii=False)
+
+
+class RowWriter:
+    def __init__(
+        self, path: Path, file_type: str, compress: bool, schema: pa.Schema, batch_rows: int = 5000
+    ):
+        self.path, self.file_type, self.compress, self.schema = path, file_type, compress, schema
+        self.rows = 0
+        self.batch: list[dict] = []
+        self.batch_rows = batch_rows
+        if file_type == "parquet":
+            self.parquet_path = path.with_name(path.name + ".tmp") if compress else path
+            self.pq = pq.ParquetWriter(self.parquet_path, schema, compression="zstd")
+            return
+        # the writer owns the file until close() or abort(): an ExitStack holds it open
+        self.files = ExitStack()
+        raw = self.files.enter_context(path.open("wb"))
+        if compress:
+            raw = gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=5)
+        self.text = io.TextIOWrapper(
+            raw, encoding="utf-8", newline="" if file_type == "csv" else "\n"
+        )
+        if file_type == "csv":
+            self.csv = csv.DictWriter(self.text, fieldnames=schema.names, extrasaction="ignore")
+            self.csv.writeheader()
+
+    def write(self, row: dict) -> None:
+        self.rows += 1
+        if self.file_type == "jsonl":
+            self.text.write(_dumps(row))
+            self.text.write("\n")
+        elif self.file_type == "csv":
+            self.csv.writerow(
+                {k: _dumps(v) if isinstance(v, list | dict) else v for k, v in row.items()}
+            )
+        else:
+            self.batch.append(row)
+            if len(self.batch) >= self.batch_rows:
+                self._flush()
+
+    def _flush(self) -> None:
+        if self.batch:
+            self.pq.write_table(pa.Table.from_pylist(self.batch, schema=self.schema))
+            self.batch = []
+
+    def close(self) -> FileInfo:
+        if self.file_type == "parquet":
+            self._flush()
+            self.pq.close()
+            if self.compress:
+                with (
+                    self.parquet_path.open("rb") as src,
+                    gzip.open(self.path, "wb", compresslevel=5) as dst,
+                ):
+                    shutil.copyfileobj(src, dst, 1 << 20)
+                self.parquet_path.unlink()
+        else:
+            self.text.close()
+            self.files.close()
+        return FileInfo(self.path.name, self.rows, self.path.stat().st_size, file_sha256(self.path))
+
+    def abort(self) -> None:
+        try:
+            if self.file_type == "parquet":
+                self.pq.close()
+            else:
+                self.text.close()
+                self.files.close()
+        finally:
+            for p in (self.path, getattr(self, "parquet_path", None)):
+                if p is not None and p.exists():
+                    p.unlink()
+
+
+def file_type_of(path: Path) -> tuple[str, bool]:
+    """('jsonl' | 'parquet' | 'csv', gzip?) from a file name; ValueError otherwise."""
+    name = path.name.lower()
+    compress = name.endswith(".gz")
+    stem = name.removesuffix(".gz")
+    for ext in ("jsonl", "parquet", "csv"):
+        if stem.endswith("." + ext):
+            return ext, compress
+    raise ValueError(
+        f"{path.name}: the file type follows the extension: .jsonl, .parquet or .csv (each optionally .gz)"
+    )
