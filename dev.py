@@ -69,7 +69,7 @@ def up(args: list[str]) -> None:
     say("loading the demo project")
     run(*manage, "load_demo", env=env)
     port = args[0] if args else env.get("PORT", "8000")
-    say("starting the background worker")
+    say("starting the background worker (with the periodic scheduler)")
     worker = subprocess.Popen(
         [
             str(BIN / "celery"),
@@ -82,6 +82,9 @@ def up(args: list[str]) -> None:
             "2",
             "--loglevel",
             "WARNING",
+            "--beat",
+            "--schedule",
+            str(ROOT / "var" / "celerybeat-schedule"),
         ],
         cwd=ROOT,
         env=env,
