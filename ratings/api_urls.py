@@ -1,6 +1,7 @@
 from django.urls import path
 
 from ratings import api, api_quality
+from ratings.api_judgment_import import JudgmentImportApi
 
 app_name = "ratings-api"
 
@@ -11,6 +12,11 @@ urlpatterns = [
     path("projects/<slug:slug>/items/queue/", api.ItemQueueApi.as_view(), name="item-queue"),
     path("projects/<slug:slug>/next/", api.NextApi.as_view(), name="next"),
     path("projects/<slug:slug>/progress/", api.ProgressApi.as_view(), name="progress"),
+    path(
+        "projects/<slug:slug>/judgments/import/",
+        JudgmentImportApi.as_view(),
+        name="judgment-import",
+    ),
     path(
         "projects/<slug:slug>/my/judgments/", api.MyJudgmentListApi.as_view(), name="my-judgments"
     ),
