@@ -13,7 +13,12 @@ from conversations.services.access import require_role
 from ratings.models import Assignment, Item, Judgment, TaskKind
 from ratings.selectors import project_progress, rater_stats, task_view
 from ratings.services.assignments import RATING_ROLES, assignment_next, assignment_skip
-from ratings.services.items import QueueFilter, items_queue
+from ratings.services.items import (
+    QueueFilter,
+    item_promote_consensus,
+    item_set_gold,
+    items_queue,
+)
 from ratings.services.judgments import current_rubric, judgment_revise, judgment_submit
 from ratings.services.rubrics import rubric_set
 
@@ -301,3 +306,27 @@ class ProgressApi(APIView):
             user=request.user, project=project, roles=(Role.LEAD,), action="seeing progress"
         )
         return Response(project_progress(project))
+
+
+class ItemGoldApi(APIView):
+    """Mark an item as gold with its known answer (``answer`` null to unmark), or promote the
+    raters' consensus (``{"promote_consensus": true}``). Leads only."""
+
+    class InputSerializer(serializers.Serializer):
+        answer = serializers.DictField(required=False, allow_null=True)
+        promote_consensus = serializers.BooleanField(default=False)
+
+    @extend_schema(request=InputSerializer)
+    def post(self, request: Request, pk: int) -> Response:
+        item = get_object_or_404(
+            Item.objects.filter(project__in=Project.objects.visible_to(request.user)), pk=pk
+        )
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        if data.validated_data["promote_consensus"]:
+            item = item_promote_consensus(item=item, user=request.user)
+        else:
+            item = item_set_gold(
+                item=item, user=request.user, answer=data.validated_data.get("answer")
+            )
+        return Response({"id": item.pk, "is_gold": item.is_gold, "gold_answer": item.gold_answer})

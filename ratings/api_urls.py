@@ -24,6 +24,7 @@ urlpatterns = [
     path("assignments/<int:pk>/submit/", api.SubmitApi.as_view(), name="submit"),
     path("assignments/<int:pk>/skip/", api.SkipApi.as_view(), name="skip"),
     path("judgments/<int:pk>/revise/", api.ReviseApi.as_view(), name="revise"),
+    path("items/<int:pk>/gold/", api.ItemGoldApi.as_view(), name="item-gold"),
 ]
 
 urlpatterns += [

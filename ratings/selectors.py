@@ -122,12 +122,20 @@ def rater_stats(*, project: Project, rater, role: str) -> dict:
     mine = Judgment.objects.filter(item__project=project, rater=rater, version=1)
     remaining = {}
     for kind in allowed_kinds(role):
-        remaining[kind] = (
+        open_to_me = (
             Item.objects.filter(project=project, kind=kind, queue_rank__isnull=False)
             .exclude(assignments__rater=rater)
             .exclude(author_id_cache=rater.pk)
             .count()
         )
+        my_leases = Assignment.objects.filter(
+            project=project,
+            rater=rater,
+            state=AssignmentState.LEASED,
+            lease_expires_at__gt=timezone.now(),
+            item__kind=kind,
+        ).count()
+        remaining[kind] = open_to_me + my_leases
     times = list(
         mine.exclude(time_on_task_ms=None).values_list("time_on_task_ms", flat=True)[:1000]
     )

@@ -32,7 +32,12 @@ from ratings.services.items import (
     item_set_gold,
     items_queue,
 )
-from ratings.services.judgments import current_rubric, judgment_revise, judgment_submit
+from ratings.services.judgments import (
+    AlreadySubmitted,
+    current_rubric,
+    judgment_revise,
+    judgment_submit,
+)
 from ratings.services.projects import member_add, project_settings_update
 from ratings.services.quality import flag_update, quality_request
 from ratings.services.rubrics import rubric_set
@@ -111,6 +116,9 @@ def submit(request: HttpRequest, pk: int) -> HttpResponse:
         judgment_submit(
             assignment=assignment, rater=request.user, answer=answer, time_on_task_ms=spent
         )
+    except AlreadySubmitted:
+        messages.info(request, "That one was already saved; here is the next.")
+        return redirect("ratings:rate", slug=assignment.item.project.slug, kind=task["kind"])
     except ValidationError as exc:
         return _render_task(
             request, assignment, values=values_from_answer(answer), errors=_errors(exc), status=400

@@ -113,7 +113,7 @@ def _kb_refs(value: object, field: str) -> list[KBRef]:
                 article_id=_id(item.get("article_id"), f"{f}.article_id")
                 or _missing(f"{f}.article_id"),
                 title=_str(item.get("title"), f"{f}.title")[:500],
-                url=_str(item.get("url"), f"{f}.url")[:1000],
+                url=_url(item.get("url"), f"{f}.url"),
                 version=_str(
                     str(item["version"])
                     if isinstance(item.get("version"), int)
@@ -124,6 +124,15 @@ def _kb_refs(value: object, field: str) -> list[KBRef]:
             )
         )
     return refs
+
+
+def _url(value: object, field: str) -> str:
+    url = _str(value, field).strip()
+    if url and not url.lower().startswith(("http://", "https://")):
+        raise RecordError(field, f"expected an http:// or https:// address, got {url[:40]!r}")
+    if len(url) > 1000:
+        raise RecordError(field, "is longer than 1000 characters")
+    return url
 
 
 def _missing(field: str) -> str:

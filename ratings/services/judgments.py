@@ -36,6 +36,10 @@ DISPLAY_CHOICES = {
 KB_PROBLEMS = ("wrong", "outdated", "missing")
 
 
+class AlreadySubmitted(ValidationError):
+    """The assignment was already submitted (a repeated submit): edit the judgment instead."""
+
+
 @dataclass(frozen=True)
 class CleanAnswer:
     scores: list[tuple[Criterion, float | None, list, str]]
@@ -249,7 +253,7 @@ def judgment_submit(
         raise PermissionDenied("this is not your assignment")
     item = assignment.item
     if assignment.state == AssignmentState.SUBMITTED:
-        raise ValidationError("already submitted; edit your judgment instead")
+        raise AlreadySubmitted("already submitted; edit your judgment instead")
     if assignment.state == AssignmentState.SKIPPED:
         raise ValidationError("you skipped this item")
     if assignment.state == AssignmentState.EXPIRED:

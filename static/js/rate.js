@@ -73,7 +73,7 @@
     }
     const key = e.key;
     let handled = true;
-    if (/^[1-9]$/.test(key)) handled = scoreDigit(Number(key));
+    if (/^[0-9]$/.test(key)) handled = scoreDigit(key === "0" ? 10 : Number(key));
     else if (key === "ArrowDown") highlight(active + 1);
     else if (key === "ArrowUp") highlight(active - 1);
     else if (key === "a") handled = choose("choice", "left_better");

@@ -341,3 +341,15 @@ def test_batches_larger_than_one_are_all_or_nothing(project):
         run(project, data, batch_size=5)
     assert Conversation.objects.count() == 0
     assert run(project, jsonl(*records), batch_size=5).imported == 25
+
+
+def test_kb_reference_urls_must_be_web_addresses(project):
+    record = dict(NATIVE, id="js")
+    record["candidates"] = [
+        dict(
+            NATIVE["candidates"][0],
+            kb_references=[{"article_id": "KB-1", "url": "javascript:alert(1)"}],
+        )
+    ]
+    message = failure(project, jsonl(record))
+    assert "candidates[0].kb_references[0].url: expected an http:// or https:// address" in message

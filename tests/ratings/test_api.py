@@ -184,3 +184,22 @@ def test_lead_sets_rubric_queues_items_and_lists_them(project, lead, django_asse
         listing = client.get(f"/api/v1/projects/{project.slug}/items/")
     assert listing.json()["count"] == 2
     assert {i["kind"] for i in listing.json()["results"]} == {TaskKind.PAIRWISE}
+
+
+def test_lead_marks_gold_and_raters_cannot(rated_project, raters, lead):
+    from ratings.models import Item
+
+    item = Item.objects.filter(project=rated_project, kind="pairwise").first()
+    url = f"/api/v1/items/{item.pk}/gold/"
+    assert api(raters[0]).post(url, {"answer": {"winner": "a"}}, format="json").status_code == 403
+    response = api(lead).post(url, {"answer": {"winner": "a"}}, format="json")
+    assert response.json() == {"id": item.pk, "is_gold": True, "gold_answer": {"winner": "a"}}
+    no_consensus = api(lead).post(url, {"promote_consensus": True}, format="json")
+    assert no_consensus.status_code == 400  # nobody judged it yet
+    assert api(UserFactory()).post(url, {"answer": None}, format="json").status_code == 404
+
+
+def test_api_docs_page_is_served_without_a_cdn(client, lead):
+    client.force_login(lead)
+    page = client.get("/api/v1/docs/").content.decode()
+    assert "swagger-ui" in page and "cdn" not in page.lower()

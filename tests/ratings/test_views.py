@@ -154,3 +154,23 @@ def test_other_raters_assignments_are_invisible(client, rated_project, raters):
         ).status_code
         == 404
     )
+
+
+def test_a_repeated_submit_goes_to_the_next_item(client, rated_project, raters):
+    client.force_login(raters[0])
+    client.get(f"/projects/{rated_project.slug}/rate/score/")
+    a = raters[0].assignments.get()
+    answer = {"score-helpfulness": "4", "score-accuracy": "yes"}
+    assert client.post(f"/assignments/{a.pk}/submit/", answer).status_code == 302
+    again = client.post(f"/assignments/{a.pk}/submit/", answer)
+    assert again.status_code == 302 and Judgment.objects.count() == 1
+
+
+def test_remaining_counts_my_own_live_lease(client, rated_project, raters):
+    client.force_login(raters[0])
+    before = client.get("/").content.decode()
+    client.get(f"/projects/{rated_project.slug}/rate/score/")  # leases one item
+    after = client.get("/").content.decode()
+    assert (
+        'data-testid="remaining-score">8<' in before and 'data-testid="remaining-score">8<' in after
+    )
