@@ -1,0 +1,109 @@
+"""The lead's quality dashboard, the exports page and the reports, in a real browser."""
+
+from datetime import timedelta
+
+import numpy as np
+import pytest
+from django.utils import timezone
+
+from conversations.models import Role
+from conversations.services.projects import membership_set
+from exports.models import ExportJob
+from ratings.models import Item, Judgment, TaskKind
+from ratings.services.items import items_queue
+from ratings.services.quality import quality_compute
+from ratings.services.rubrics import rubric_set
+from tests.factories import ProjectFactory, UserFactory, pairwise_conversation
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def judged_project(lead):
+    project = ProjectFactory(name="Judged", overlap=3, gold_rate=0, has_scoring=False)
+    membership_set(project=project, user=lead, role=Role.LEAD)
+    rubric_set(project=project, user=lead, criteria=[{"key": "helpfulness", "points": 5}])
+    for i in range(20):
+        pairwise_conversation(project, external_id=f"c{i}")
+    items_queue(project=project, user=lead)
+    raters = []
+    for i in range(4):
+        user = UserFactory(username=f"judge{i}")
+        membership_set(project=project, user=user, role=Role.EVALUATOR)
+        raters.append(user)
+    rng = np.random.default_rng(3)
+    start = timezone.now() - timedelta(days=5)
+    for n, item in enumerate(
+        Item.objects.filter(project=project, kind=TaskKind.PAIRWISE).order_by("id")
+    ):
+        for r, rater in enumerate(raters):
+            pref = int(rng.integers(-2, 3)) if r == 3 else -1
+            Judgment.objects.create(
+                item=item,
+                rater=rater,
+                preference=pref,
+                left_is_a=bool(rng.integers(2)),
+                created_at=start + timedelta(hours=n * 4 + r),
+            )
+    quality_compute(project_id=project.pk, n_boot=50)
+    return project, raters
+
+
+def test_dashboard_draws_charts_and_sorts_the_rater_table(page, login_as, lead, judged_project):
+    project, raters = judged_project
+    login_as(page, lead)
+    page.goto(f"/projects/{project.slug}/quality/")
+    chart = page.locator("[data-testid=agreement-chart] svg.line-chart")
+    assert chart.is_visible() and chart.bounding_box()["width"] > 300
+    assert page.locator("svg.heatmap rect.cell").count() == 9  # A better / tie / B better
+    table = page.locator("[data-testid=rater-table]")
+    names = lambda: table.locator("tbody tr td:first-child").all_inner_texts()  # noqa: E731
+    assert sorted(names()) == sorted(r.username for r in raters)
+    table.locator("th", has_text="Agreement").click()
+    ascending = names()
+    assert ascending[0] == "judge3"  # the random rater agrees least
+    table.locator("th", has_text="Agreement").click()
+    assert names()[-1] == "judge3"
+    page.get_by_role("link", name="judge3").click()
+    assert page.locator("[data-testid=rater-chart] svg").is_visible()
+
+
+def test_lead_sends_a_contested_item_for_re_rating(page, login_as, lead, judged_project):
+    project, _ = judged_project
+    login_as(page, lead)
+    page.goto(f"/projects/{project.slug}/quality/")
+    page.locator("[data-testid=contested] a").first.click()
+    item_id = int(page.url.rstrip("/").rsplit("/", 1)[1])
+    page.get_by_role("button", name="Send for re-rating").click()
+    page.wait_for_url(f"**/items/{item_id}/")
+    assert Item.objects.get(pk=item_id).overlap == 5
+
+
+def test_consumer_exports_and_downloads(page, login_as, judged_project):
+    project, _ = judged_project
+    consumer = UserFactory(username="trainer")
+    membership_set(project=project, user=consumer, role=Role.CONSUMER)
+    login_as(page, consumer)
+    page.goto("/")
+    page.get_by_role("link", name="Exports").click()
+    page.select_option("select[name=format]", "trl-conversational")
+    page.select_option("select[name=file_type]", "jsonl")
+    page.get_by_role("button", name="Start export").click()
+    jobs = page.locator("[data-testid=export-jobs]")
+    jobs.get_by_text("succeeded").wait_for()
+    job = ExportJob.objects.get()
+    with page.expect_download() as download:
+        jobs.get_by_role("link", name=f"{project.slug}-trl-conversational.jsonl").click()
+    path = download.value.path()
+    with open(path, encoding="utf-8") as f:
+        assert sum(1 for _ in f) == job.rows_written > 0
+
+
+def test_leaderboard_and_kb_pages_draw_charts(page, login_as, lead, judged_project):
+    project, _ = judged_project
+    login_as(page, lead)
+    page.goto(f"/projects/{project.slug}/reports/leaderboard/")
+    assert page.locator("svg").first.is_visible()
+    assert "model-0" in page.content() and "model-1" in page.content()
+    page.goto(f"/projects/{project.slug}/reports/kb/")
+    assert page.get_by_role("heading").first.is_visible()
