@@ -108,7 +108,10 @@ class SourceFormat(models.TextChoices):
 
 
 class Conversation(models.Model):
-    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="conversations")
+    # no separate index on project: the unique (project, external_id) index starts with it
+    project = models.ForeignKey(
+        Project, on_delete=models.PROTECT, related_name="conversations", db_index=False
+    )
     external_id = models.CharField(
         max_length=255, help_text="The source's id, or 'sha256:<hash>' where it has none."
     )
@@ -126,7 +129,12 @@ class Conversation(models.Model):
         help_text="A member who wrote this conversation never rates it.",
     )
     import_job = models.ForeignKey(
-        "ImportJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "ImportJob",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,  # import jobs are never deleted; every index slows bulk imports
     )
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -137,7 +145,6 @@ class Conversation(models.Model):
                 fields=["project", "external_id"], name="conversation_external_id_unique"
             ),
         ]
-        indexes = [models.Index(fields=["project", "source_format", "source_line"])]
 
     def __str__(self) -> str:
         return self.external_id
@@ -165,8 +172,10 @@ class MessageQuerySet(models.QuerySet["Message"]):
 
 
 class Message(models.Model):
+    # no separate index on conversation: the unique (conversation, position, candidate) one
+    # starts with it
     conversation = models.ForeignKey(
-        Conversation, on_delete=models.CASCADE, related_name="messages"
+        Conversation, on_delete=models.CASCADE, related_name="messages", db_index=False
     )
     position = models.PositiveIntegerField()
     candidate = models.PositiveSmallIntegerField(default=0)

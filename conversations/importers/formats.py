@@ -158,6 +158,39 @@ def _require_response(conv: ParsedConversation) -> ParsedConversation:
 # --- native JSONL and OpenAI chat messages ----------------------------------------------------
 
 
+_FAST_KEYS = frozenset({"role", "content", "name", "model", "id", "metadata"})
+
+
+def _message_fast(item: object, position: int, aliases: dict[str, str]) -> ParsedMessage | None:
+    """The common case (plain strings, no KB references) without per-field checks; None
+    sends anything unusual to the full validation, which names the bad field."""
+    if type(item) is not dict or not item.keys() <= _FAST_KEYS:
+        return None
+    content, role = item.get("content"), item.get("role")
+    role = aliases.get(role, role)
+    if type(content) is not str or role not in ROLES or not content.strip():
+        return None
+    name, model, mid = item.get("name", ""), item.get("model", ""), item.get("id", "")
+    metadata = item.get("metadata")
+    if (
+        type(name) is not str
+        or type(model) is not str
+        or type(mid) is not str
+        or len(mid) > 255
+        or not (metadata is None or type(metadata) is dict)
+    ):
+        return None
+    return ParsedMessage(
+        position=position,
+        role=role,
+        content=content,
+        name=name[:255],
+        model=model[:255],
+        external_id=mid,
+        metadata=dict(metadata) if metadata else {},
+    )
+
+
 def _message(item: object, field: str, position: int, aliases: dict[str, str]) -> ParsedMessage:
     item = _dict(item, field)
     role = _role(item.get("role"), f"{field}.role", aliases)
@@ -184,7 +217,9 @@ def parse_native(record: SourceRecord) -> list[ParsedConversation]:
     if not raw_messages:
         raise RecordError("messages", "must not be empty")
     messages = [
-        _message(m, f"messages[{i}]", i, OPENAI_ROLE_ALIASES) for i, m in enumerate(raw_messages)
+        _message_fast(m, i, OPENAI_ROLE_ALIASES)
+        or _message(m, f"messages[{i}]", i, OPENAI_ROLE_ALIASES)
+        for i, m in enumerate(raw_messages)
     ]
     candidates = _list(obj.get("candidates"), "candidates")
     if candidates:

@@ -11,6 +11,8 @@ import json
 from collections.abc import Iterator
 from typing import BinaryIO
 
+import orjson
+
 from conversations.importers.records import RecordError, SourceRecord
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -92,6 +94,13 @@ def iter_json_lines(
             continue
         stripped = raw.strip()
         if not stripped:
+            continue
+        try:
+            value = orjson.loads(stripped)  # fast path; errors are re-diagnosed below
+        except orjson.JSONDecodeError:
+            pass
+        else:
+            yield SourceRecord(line=line_no, value=value, raw=stripped)
             continue
         try:
             text = _utf8(stripped, line_no)

@@ -30,6 +30,8 @@ def _json(value: dict) -> str:
 
 
 class BaseWriter(ABC):
+    background = False  # may write() run in a helper thread?
+
     def __init__(
         self,
         *,
@@ -53,7 +55,19 @@ class BaseWriter(ABC):
 
 
 class CopyWriter(BaseWriter):
-    """COPY ... FROM STDIN into the three tables, with ids drawn from their sequences."""
+    """COPY ... FROM STDIN into the three tables, with ids drawn from their sequences.
+
+    It writes through the psycopg connection under Django's (the same transaction), so it may
+    run in a helper thread while the importer parses the next batch; psycopg serialises use
+    of the connection, and the importer waits for a write before its next query.
+    """
+
+    background = True
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        connection.ensure_connection()
+        self.raw = connection.connection
 
     def _ids(self, cursor, table: str, n: int) -> list[int]:
         cursor.execute(
@@ -66,8 +80,7 @@ class CopyWriter(BaseWriter):
         if not rows:
             return
         n_messages = sum(len(conv.messages) for conv, _, _ in rows)
-        with connection.cursor() as django_cursor:
-            cursor = django_cursor.cursor  # the psycopg cursor, for COPY
+        with self.raw.cursor() as cursor:
             conv_ids = self._ids(cursor, Conversation._meta.db_table, len(rows))
             msg_ids = self._ids(cursor, Message._meta.db_table, n_messages)
             with cursor.copy(

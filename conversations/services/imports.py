@@ -13,6 +13,7 @@ Guarantees of ``transcript_import``:
 import itertools
 import json
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -131,6 +132,22 @@ class _Importer:
             now=timezone.now(),
         )
         self.batch: list[tuple[SourceRecord, ParsedConversation]] = []
+        # COPY of one batch overlaps with parsing the next (PostgreSQL only)
+        self.pool = ThreadPoolExecutor(max_workers=1) if self.writer.background else None
+        self.pending: Future | None = None
+
+    def wait(self) -> None:
+        """Let the previous batch's COPY finish (and raise its error, if any)."""
+        if self.pending is not None:
+            pending, self.pending = self.pending, None
+            pending.result()
+
+    def close(self) -> None:
+        try:
+            self.wait()
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown(wait=True)
 
     @property
     def writing(self) -> bool:
@@ -180,6 +197,7 @@ class _Importer:
                 s.duplicates += 1
             else:
                 self.conflict(record, external_id)
+        self.wait()
         existing = dict(
             Conversation.objects.filter(
                 project=self.project, external_id__in=list(keyed)
@@ -193,8 +211,11 @@ class _Importer:
                 s.duplicates += 1
             else:
                 self.conflict(record, external_id)
-        if self.writing:
-            self.writer.write(new_rows)
+        if self.writing and new_rows:
+            if self.pool is not None:
+                self.pending = self.pool.submit(self.writer.write, new_rows)
+            else:
+                self.writer.write(new_rows)
             s.imported += len(new_rows)
 
     def conflict(self, record: SourceRecord, external_id: str) -> None:
@@ -289,12 +310,15 @@ def transcript_import(
             batch_size=batch_size or settings.IMPORT_BATCH_SIZE,
             summary=summary,
         )
-        for n, item in enumerate(records, 1):
-            importer.feed(item)
-            if progress is not None and n % 1000 == 0:
-                summary.bytes_read = counter.count
-                progress(summary)
-        importer.flush()
+        try:
+            for n, item in enumerate(records, 1):
+                importer.feed(item)
+                if progress is not None and n % 1000 == 0:
+                    summary.bytes_read = counter.count
+                    progress(summary)
+            importer.flush()
+        finally:
+            importer.close()
         summary.bytes_read = counter.count
         if summary.records_read == 0:
             summary.error_count = 1
