@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime
 
+import orjson
 from django.db import connection
 
 from conversations.importers.records import ParsedConversation
@@ -26,7 +27,12 @@ KB_COLUMNS = "message_id, position, article_id, title, url, version, snippet"
 
 
 def _json(value: dict) -> str:
-    return json.dumps(value, ensure_ascii=False) if value else "{}"
+    if not value:
+        return "{}"
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # what orjson cannot encode (e.g. integer keys) the standard library can
+        return json.dumps(value, ensure_ascii=False)
 
 
 class BaseWriter(ABC):
@@ -68,12 +74,14 @@ class CopyWriter(BaseWriter):
         super().__init__(**kwargs)
         connection.ensure_connection()
         self.raw = connection.connection
+        self.sequences: dict[str, str] = {}
 
     def _ids(self, cursor, table: str, n: int) -> list[int]:
-        cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-            [table, n],
-        )
+        sequence = self.sequences.get(table)
+        if sequence is None:  # looked up once: per row it costs more than the row itself
+            cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [table])
+            sequence = self.sequences[table] = cursor.fetchone()[0]
+        cursor.execute("SELECT nextval(%s::regclass) FROM generate_series(1, %s)", [sequence, n])
         return [r[0] for r in cursor.fetchall()]
 
     def write(self, rows: Sequence[tuple[ParsedConversation, str, str]]) -> None:
