@@ -38,7 +38,19 @@ def _kb(message: Message) -> list[dict]:
 
 def task_view(assignment: Assignment) -> dict:
     """Everything the rater needs for this assignment, and nothing that identifies a model."""
-    item = assignment.item
+    item = (
+        Item.objects.select_related("project", "response", "response_b")
+        .only(
+            "kind",
+            "project__slug",
+            "project__guidelines_version",
+            "response__conversation_id",
+            "response__position",
+            "response__content",
+            "response_b__content",
+        )
+        .get(pk=assignment.item_id)
+    )
     project = item.project
     context = Message.objects.context_of(item.response).values("role", "content", "name")
     if item.kind == TaskKind.PAIRWISE:

@@ -47,24 +47,21 @@ def allowed_kinds(role: str) -> tuple[str, ...]:
 
 def leases_expire(*, project: Project) -> int:
     """Return expired leases of ``project`` to the pool. Safe to run concurrently and twice:
-    each lease changes state once, and the item's count drops once per lease."""
+    each lease changes state once (one UPDATE ... RETURNING), and the item's count drops
+    once per lease. When nothing expired it costs one statement."""
     now = timezone.now()
     with transaction.atomic():
-        expired = list(
-            Assignment.objects.filter(
-                project=project, state=AssignmentState.LEASED, lease_expires_at__lt=now
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {Assignment._meta.db_table} SET state = %s "
+                "WHERE project_id = %s AND state = %s AND lease_expires_at < %s "
+                "RETURNING item_id",
+                [AssignmentState.EXPIRED, project.pk, AssignmentState.LEASED, now],
             )
-            .select_for_update(skip_locked=True)
-            .values_list("id", "item_id")
-        )
-        if not expired:
-            return 0
-        Assignment.objects.filter(
-            id__in=[a for a, _ in expired], state=AssignmentState.LEASED
-        ).update(state=AssignmentState.EXPIRED)
-        for _, item_id in expired:
+            item_ids = [row[0] for row in cursor.fetchall()]
+        for item_id in item_ids:
             Item.objects.filter(pk=item_id).update(n_active=F("n_active") - 1)
-    return len(expired)
+    return len(item_ids)
 
 
 def _open_items(*, project: Project, rater, kind: str, gold: bool):
@@ -85,23 +82,14 @@ def _candidate_ids(*, project: Project, rater, kind: str, gold: bool, limit: int
 
 
 def _claim(*, item_id: int, rater, project: Project) -> Assignment | None:
-    """Take one slot of the item for the rater, inside the caller's transaction."""
+    """Take one slot of the item for the rater, inside the caller's transaction. The caller
+    only offers items this rater never had (one assignment per rater and item, ever)."""
     claimed = Item.objects.filter(pk=item_id, n_active__lt=F("overlap"), is_retired=False).update(
         n_active=F("n_active") + 1
     )
     if not claimed:
         return None
     now = timezone.now()
-    existing = Assignment.objects.filter(item_id=item_id, rater=rater).first()
-    if existing is not None:
-        # Only an expired lease of this rater can come back: it is renewed, not duplicated.
-        if existing.state != AssignmentState.EXPIRED:
-            raise ValidationError("this item was already given to you")
-        existing.state = AssignmentState.LEASED
-        existing.leased_at = now
-        existing.lease_expires_at = now + timedelta(seconds=project.lease_seconds)
-        existing.save(update_fields=["state", "leased_at", "lease_expires_at"])
-        return existing
     return Assignment.objects.create(
         item_id=item_id,
         project=project,

@@ -245,7 +245,7 @@ def judgment_submit(
     whose slot is still free is renewed, so no answer is lost to a slow rater.
     """
     assignment = (
-        Assignment.objects.select_for_update()
+        Assignment.objects.select_for_update(of=("self",))
         .select_related("item__project", "item__response")
         .get(pk=assignment.pk)
     )
@@ -293,7 +293,7 @@ def judgment_revise(
     when a newer version exists (ValidationError: reload and edit the current one).
     """
     judgment = (
-        Judgment.objects.select_for_update()
+        Judgment.objects.select_for_update(of=("self",))
         .select_related("item__project", "item__response")
         .get(pk=judgment.pk)
     )
