@@ -14,8 +14,6 @@ The margin (strength) is the mean absolute preference of the votes for the winne
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from exports.canonical import Vote
 from ratings.consensus import dawid_skene
 
@@ -32,14 +30,19 @@ class Decision:
     both_bad: bool  # most voters said both are bad
 
 
-def _sign(v: Vote) -> int:
-    return (v.preference > 0) - (v.preference < 0)
+_SIDE = {"a": -1, "b": 1, "tie": 0}
 
 
+def _sign(preference: int) -> int:
+    return (preference > 0) - (preference < 0)
+
+
+# Plain arithmetic on a pair's few votes: numpy's per-call overhead is larger than the work.
+# The preferences are small integers, so sum / len is exactly what a mean in floats gives.
 def _finish(votes: list[Vote], winner: str, confidence: float) -> Decision:
-    side = {"a": -1, "b": 1, "tie": 0}[winner]
-    agreeing = [v for v in votes if _sign(v) == side]
-    margin = float(np.mean([abs(v.preference) for v in agreeing])) if agreeing and side else 0.0
+    side = _SIDE[winner]
+    agreeing = [abs(v.preference) for v in votes if _sign(v.preference) == side]
+    margin = sum(agreeing) / len(agreeing) if agreeing and side else 0.0
     both_bad = sum(v.both_bad for v in votes) * 2 > len(votes)
     return Decision(
         winner,
@@ -52,10 +55,15 @@ def _finish(votes: list[Vote], winner: str, confidence: float) -> Decision:
 
 
 def decide_majority(votes: list[Vote], weights: dict[int, float] | None = None) -> Decision:
-    tally = {-1: 0.0, 0: 0.0, 1: 0.0}
+    a = t = b = 0.0
     for v in votes:
-        tally[_sign(v)] += (weights or {}).get(v.rater_id, 1.0)
-    a, t, b = tally[-1], tally[0], tally[1]
+        weight = weights.get(v.rater_id, 1.0) if weights else 1.0
+        if v.preference < 0:
+            a += weight
+        elif v.preference > 0:
+            b += weight
+        else:
+            t += weight
     total = a + t + b or 1.0
     if a > b and a >= t:
         return _finish(votes, "a", a / total)
@@ -65,10 +73,10 @@ def decide_majority(votes: list[Vote], weights: dict[int, float] | None = None) 
 
 
 def decide_mean(votes: list[Vote], tie_margin: float = 0.0) -> Decision:
-    mean = float(np.mean([v.preference for v in votes]))
+    mean = sum(v.preference for v in votes) / len(votes)
     winner = "tie" if abs(mean) <= tie_margin else ("a" if mean < 0 else "b")
-    side = {"a": -1, "b": 1, "tie": 0}[winner]
-    return _finish(votes, winner, sum(_sign(v) == side for v in votes) / len(votes))
+    side = _SIDE[winner]
+    return _finish(votes, winner, sum(_sign(v.preference) == side for v in votes) / len(votes))
 
 
 class Aggregator:

@@ -22,7 +22,13 @@ from django.utils import timezone
 
 from conversations.models import Project
 from exports.aggregation import METHODS, Aggregator
-from exports.canonical import ExportFilters, all_pairwise_votes, count_items, iter_records
+from exports.canonical import (
+    ExportFilters,
+    all_pairwise_votes,
+    count_items,
+    iter_records,
+    serial_reads,
+)
 from exports.exporters import REGISTRY, Kto, prompt_text
 from exports.pseudonyms import rater_labels
 from exports.writers import FileInfo, RowWriter
@@ -148,48 +154,49 @@ def run_export(
     rubric_versions, guideline_versions, rater_ids = set(), set(), set()
     read = 0
     try:
-        for record in iter_records(project, kind, f):
-            read += 1
-            if progress is not None and read % 2000 == 0:
-                progress(read, total)
-            decision = None
-            votes = record.votes
-            if kind == TaskKind.PAIRWISE:
-                decision = aggregator.decide(record.item_id, votes)
-                if decision.n_votes < options.min_raters:
+        with serial_reads():
+            for record in iter_records(project, kind, f):
+                read += 1
+                if progress is not None and read % 2000 == 0:
+                    progress(read, total)
+                decision = None
+                votes = record.votes
+                if kind == TaskKind.PAIRWISE:
+                    decision = aggregator.decide(record.item_id, votes)
+                    if decision.n_votes < options.min_raters:
+                        dropped["fewer_raters_than_min_raters"] += 1
+                        continue
+                    if decision.agreement < options.min_agreement:
+                        dropped["agreement_below_min_agreement"] += 1
+                        continue
+                    if decision.both_bad and options.both_bad == "drop":
+                        dropped["both_bad"] += 1
+                        continue
+                    if decision.winner == "tie" and not (
+                        decision.both_bad and isinstance(exporter, Kto)
+                    ):
+                        dropped["tie"] += 1
+                        continue
+                elif len(votes) < options.min_raters:
                     dropped["fewer_raters_than_min_raters"] += 1
                     continue
-                if decision.agreement < options.min_agreement:
-                    dropped["agreement_below_min_agreement"] += 1
-                    continue
-                if decision.both_bad and options.both_bad == "drop":
-                    dropped["both_bad"] += 1
-                    continue
-                if decision.winner == "tie" and not (
-                    decision.both_bad and isinstance(exporter, Kto)
-                ):
-                    dropped["tie"] += 1
-                    continue
-            elif len(votes) < options.min_raters:
-                dropped["fewer_raters_than_min_raters"] += 1
-                continue
-            for v in votes:
-                rubric_versions.add(v.rubric_version)
-                guideline_versions.add(v.guidelines_version)
-                rater_ids.add(v.rater_id)
-            split = split_of(record.prompt, options.seed, options.test_fraction)
-            produced = False
-            if exporter.name == "rubric-scores":
-                extra["_rater_labels"] = rater_labels(
-                    project=project,
-                    user_ids=[v.rater_id for v in votes],
-                    reveal=options.reveal_raters,
-                )
-            for row in exporter.rows(record, decision, extra):
-                writers[split].write(row)
-                produced = True
-            if not produced:
-                dropped["no_row_for_this_format"] += 1
+                for v in votes:
+                    rubric_versions.add(v.rubric_version)
+                    guideline_versions.add(v.guidelines_version)
+                    rater_ids.add(v.rater_id)
+                split = split_of(record.prompt, options.seed, options.test_fraction)
+                produced = False
+                if exporter.name == "rubric-scores":
+                    extra["_rater_labels"] = rater_labels(
+                        project=project,
+                        user_ids=[v.rater_id for v in votes],
+                        reveal=options.reveal_raters,
+                    )
+                for row in exporter.rows(record, decision, extra):
+                    writers[split].write(row)
+                    produced = True
+                if not produced:
+                    dropped["no_row_for_this_format"] += 1
         files = {s: w.close() for s, w in writers.items()}
     except BaseException:
         for w in writers.values():

@@ -36,8 +36,8 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _dumps(row: dict) -> str:
-    return json.dumps(row, ensure_ascii=False)
+# json.dumps(row, ensure_ascii=False), without building an encoder for every row
+_dumps = json.JSONEncoder(ensure_ascii=False).encode
 
 
 class RowWriter:
@@ -67,8 +67,7 @@ class RowWriter:
     def write(self, row: dict) -> None:
         self.rows += 1
         if self.file_type == "jsonl":
-            self.text.write(_dumps(row))
-            self.text.write("\n")
+            self.text.write(_dumps(row) + "\n")
         elif self.file_type == "csv":
             self.csv.writerow(
                 {k: _dumps(v) if isinstance(v, list | dict) else v for k, v in row.items()}
