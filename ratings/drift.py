@@ -85,6 +85,7 @@ __all__ = [
     "Observation",
     "benjamini_hochberg",
     "detect_drift",
+    "detect_drift_columns",
     "jensen_shannon_distance",
 ]
 
@@ -341,7 +342,7 @@ def jensen_shannon_distance(
 @dataclass
 class _Rater:
     key: str | int
-    at: list[datetime]  # sorted
+    at: list[datetime] | None  # sorted, as given; None: UTC datetimes made from ``t`` on demand
     t: np.ndarray  # epoch seconds, sorted
     agreement: np.ndarray
     gold: np.ndarray
@@ -378,19 +379,120 @@ def _prepare(key: str | int, obs: Sequence[Observation], vocab: dict[Any, int]) 
     lookup = {**vocab, None: -1}
     label = np.fromiter(map(lookup.__getitem__, raw_labels), dtype=np.int64, count=len(obs))
     label = label[order]
+    return _validated(_Rater(key, at, t, agreement, gold, label, seconds, min_seconds, left))
+
+
+def _validated(r: _Rater) -> _Rater:
+    """Check the value ranges of one rater's signals (NaN = missing); return the rater."""
     for name, col, lo, hi in (
-        ("agreement", agreement, 0.0, 1.0),
-        ("gold_correct", gold, 0.0, 1.0),
-        ("left_pick", left, 0.0, 1.0),
-        ("seconds", seconds, 0.0, math.inf),
-        ("min_seconds", min_seconds, 0.0, math.inf),
+        ("agreement", r.agreement, 0.0, 1.0),
+        ("gold_correct", r.gold, 0.0, 1.0),
+        ("left_pick", r.left, 0.0, 1.0),
+        ("seconds", r.seconds, 0.0, math.inf),
+        ("min_seconds", r.min_seconds, 0.0, math.inf),
     ):
         present = col[~np.isnan(col)]
         if present.size and ((present < lo).any() or (present > hi).any()):
-            raise ValueError(f"rater {key!r}: {name} must be in [{lo}, {hi}]")
-    if np.isin(gold, (0.0, 1.0), invert=True).sum() != np.isnan(gold).sum():
-        raise ValueError(f"rater {key!r}: gold_correct must be a bool")
-    return _Rater(key, at, t, agreement, gold, label, seconds, min_seconds, left)
+            raise ValueError(f"rater {r.key!r}: {name} must be in [{lo}, {hi}]")
+    if np.isin(r.gold, (0.0, 1.0), invert=True).sum() != np.isnan(r.gold).sum():
+        raise ValueError(f"rater {r.key!r}: gold_correct must be a bool")
+    return r
+
+
+def _column(values: Any, name: str, n: int) -> np.ndarray:
+    """One observation column as a float array of length ``n`` (all NaN when not given)."""
+    if values is None:
+        return np.full(n, math.nan)
+    try:
+        out = np.asarray(values, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be numbers (NaN for none)") from exc
+    if out.shape != (n,):
+        raise ValueError(f"{name} must be a 1-d array of one value per observation")
+    return out
+
+
+def _raters_from_columns(
+    rater: Any,
+    at: Any,
+    signals: dict[str, Any],
+    label: Any,
+    label_values: Sequence[Any] | None,
+    vocab: dict[Any, int],
+) -> list[_Rater]:
+    """Split parallel observation columns into per-rater streams, exactly as :func:`_prepare`
+    would build them from the equivalent :class:`Observation` streams (raters in order of
+    first appearance, each rater's observations in input order before the stable time sort;
+    labels enter ``vocab`` in that same order)."""
+    keys = np.asarray(rater)
+    if keys.ndim != 1:
+        raise ValueError("rater must be a 1-d array of one key per observation")
+    n = keys.size
+    seconds = _column(at, "at", n)
+    if not np.isfinite(seconds).all():
+        raise ValueError("at must be finite epoch seconds")
+    # Datetimes carry whole microseconds: round the fraction of a second exactly as
+    # datetime.fromtimestamp does (half to even), so that both entry points see the same times.
+    fraction, whole = np.modf(seconds)
+    t = (whole * 1e6 + np.rint(fraction * 1e6)) / 1e6
+    cols = {name: _column(values, name, n) for name, values in signals.items()}
+    codes = np.full(n, -1, dtype=np.int64)
+    if label is not None:
+        if label_values is None:
+            raise ValueError("label needs label_values (the label of each code)")
+        given = np.asarray(label)
+        if given.shape != (n,) or (given.size and given.dtype.kind not in "iu"):
+            raise ValueError("label must be a 1-d integer array of one code per observation")
+        if given.size and (given.min() < -1 or given.max() >= len(label_values)):
+            raise ValueError("label codes must be -1 (none) or index label_values")
+        codes = given.astype(np.int64)
+    uniques, inverse = np.unique(keys, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    first = np.full(uniques.size, n, dtype=np.int64)
+    np.minimum.at(first, inverse, np.arange(n))
+    by_appearance = np.argsort(first)  # first appearances are distinct
+    rank = np.empty(uniques.size, dtype=np.int64)
+    rank[by_appearance] = np.arange(uniques.size)
+    # Small integer types make numpy's stable sorts radix sorts.
+    group = rank[inverse].astype(np.uint16 if uniques.size <= 1 << 16 else np.int64)
+    if label is not None:
+        assert label_values is not None
+        visited = codes[np.argsort(group, kind="stable")]
+        seen = np.flatnonzero(visited >= 0)
+        first_use = np.full(len(label_values), n, dtype=np.int64)
+        np.minimum.at(first_use, visited[seen], seen)
+        used = np.flatnonzero(first_use < n)
+        for code in used[np.argsort(first_use[used])].tolist():
+            if label_values[code] is not None:
+                vocab.setdefault(label_values[code], len(vocab))
+        table = np.array(
+            [-1 if v is None else vocab.get(v, -1) for v in label_values] + [-1], dtype=np.int64
+        )
+        codes = table[codes]  # code -1 reads the trailing -1
+    # By rater, then time, then input order (the stable time sort is fast on sorted input).
+    by_time = np.argsort(t, kind="stable")
+    order = by_time[np.argsort(group[by_time], kind="stable")]
+    ends = np.cumsum(np.bincount(group, minlength=uniques.size))
+    keys_in_order = uniques[by_appearance].tolist()
+    raters = []
+    for g, key in enumerate(keys_in_order):
+        idx = order[(ends[g - 1] if g else 0) : ends[g]]
+        raters.append(
+            _validated(
+                _Rater(
+                    key,
+                    None,
+                    t[idx],
+                    cols["agreement"][idx],
+                    cols["gold_correct"][idx],
+                    codes[idx],
+                    cols["seconds"][idx],
+                    cols["min_seconds"][idx],
+                    cols["left_pick"][idx],
+                )
+            )
+        )
+    return raters
 
 
 # --------------------------------------------------------------------------------------------
@@ -430,8 +532,8 @@ def _windows(
     if "date" in config.window_kinds and n - min_base >= min_n:
         span = config.window_days * _DAY_SECONDS
         block = np.floor((t_usable - origin) / span).astype(np.int64)
-        lo = np.flatnonzero(np.r_[True, block[1:] != block[:-1]])
-        hi = np.r_[lo[1:], n]
+        lo = np.flatnonzero(np.concatenate(([True], block[1:] != block[:-1])))
+        hi = np.append(lo[1:], n)
         keep = (hi - lo >= min_n) & (lo >= min_base)
         los.append(lo[keep])
         his.append(hi[keep])
@@ -750,7 +852,15 @@ def _window_bounds(res: _Result, i: int, c: DriftConfig) -> tuple[datetime, date
         return start, start + timedelta(days=c.window_days)
     first = int(res.positions[w.lo[i]])
     last = int(res.positions[w.hi[i] - 1])
-    return res.rater.at[first], res.rater.at[last]
+    at = res.rater.at
+    if at is None:
+        return _observation_time(res.rater.t[first]), _observation_time(res.rater.t[last])
+    return at[first], at[last]
+
+
+def _observation_time(ts: float) -> datetime:
+    """The UTC datetime of an epoch time that is a whole number of microseconds."""
+    return _EPOCH + timedelta(microseconds=round(float(ts) * 1e6))
 
 
 def _flag(res: _Result, adjusted: float, cutoff: float, c: DriftConfig) -> DriftFlag:
@@ -825,11 +935,69 @@ def detect_drift(
         ValueError: on naive datetimes or out-of-range values.
     """
     vocab: dict[Any, int] = {}
-    pool_vec: np.ndarray | None = None
     if pool_labels is not None:
         for label in pool_labels:
             vocab.setdefault(label, len(vocab))
     raters = [_prepare(key, obs, vocab) for key, obs in streams.items() if len(obs)]
+    return _detect(raters, vocab, pool_labels, config)
+
+
+def detect_drift_columns(
+    rater: Sequence[str | int] | np.ndarray,
+    at: Sequence[float] | np.ndarray,
+    *,
+    agreement: Sequence[float] | np.ndarray | None = None,
+    gold_correct: Sequence[float] | np.ndarray | None = None,
+    label: Sequence[int] | np.ndarray | None = None,
+    label_values: Sequence[Any] | None = None,
+    seconds: Sequence[float] | np.ndarray | None = None,
+    min_seconds: Sequence[float] | np.ndarray | None = None,
+    left_pick: Sequence[float] | np.ndarray | None = None,
+    config: DriftConfig = DEFAULT_CONFIG,
+    pool_labels: Mapping[str | int, float] | None = None,
+) -> list[DriftFlag]:
+    """:func:`detect_drift` for observations given as parallel columns instead of objects.
+
+    Observation ``i`` is by rater ``rater[i]`` at ``at[i]`` (seconds since the Unix epoch,
+    UTC). The optional signals are numbers with NaN for "none": ``agreement``, ``seconds``,
+    ``min_seconds`` as in :class:`Observation`; ``gold_correct`` and ``left_pick`` as 1.0
+    (True), 0.0 (False) or NaN. ``label`` holds integer codes, -1 for none, and
+    ``label_values[code]`` is the label of a code. A column not given is "none" everywhere.
+
+    Returns exactly what :func:`detect_drift` returns for the streams
+    ``{rater[i]: [Observation(at=UTC datetime of at[i], ...), ...]}`` built in input order
+    (times are taken to the microsecond, as datetimes are): same flags, same p-values, same
+    details. Flag times are UTC datetimes; rater keys are Python scalars. The work is the
+    same per rater, without building one Python object per observation.
+
+    Raises:
+        ValueError: on columns of different lengths, non-numeric or out-of-range values,
+            non-finite times, or label codes outside ``label_values``.
+    """
+    vocab: dict[Any, int] = {}
+    if pool_labels is not None:
+        for value in pool_labels:
+            vocab.setdefault(value, len(vocab))
+    signals = {
+        "agreement": agreement,
+        "gold_correct": gold_correct,
+        "seconds": seconds,
+        "min_seconds": min_seconds,
+        "left_pick": left_pick,
+    }
+    raters = _raters_from_columns(rater, at, signals, label, label_values, vocab)
+    return _detect(raters, vocab, pool_labels, config)
+
+
+def _detect(
+    raters: list[_Rater],
+    vocab: dict[Any, int],
+    pool_labels: Mapping[str | int, float] | None,
+    config: DriftConfig,
+) -> list[DriftFlag]:
+    """The detectors, the Bonferroni and Benjamini-Hochberg steps and the flags (see
+    :func:`detect_drift`), on raters already prepared and validated."""
+    pool_vec: np.ndarray | None = None
     if pool_labels is not None:
         pool_vec = np.array([float(pool_labels[label]) for label in pool_labels])
         if (pool_vec < 0).any() or not np.isfinite(pool_vec).all():

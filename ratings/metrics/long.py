@@ -10,8 +10,43 @@ import numpy as np
 
 
 def _dense_index(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted distinct keys and the index of each key among them (``np.unique``).
+
+    Integer keys in a range not much wider than their number (database ids) are ranked with
+    a lookup table instead of a sort: same result, several times faster on large inputs.
+    """
+    keys = np.asarray(keys)
+    if keys.size and keys.dtype.kind in "iu":
+        low, high = int(keys.min()), int(keys.max())
+        if high - low <= 4 * keys.size + 1_000_000:
+            offsets = (keys - low).astype(np.int64).reshape(-1)
+            present = np.zeros(high - low + 1, dtype=bool)
+            present[offsets] = True
+            rank = np.cumsum(present) - 1
+            return np.flatnonzero(present).astype(keys.dtype) + low, rank[offsets]
     uniques, index = np.unique(keys, return_inverse=True)
     return uniques, index.reshape(-1)
+
+
+# Above this many possible (rater, rater) keys, pairs are found by sorting instead of counting.
+_MAX_PAIR_KEYS = 1 << 24
+
+
+def _pair_index(a: np.ndarray, b: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct (a, b) pairs of dense indices < n, sorted, and the pair index of each input.
+
+    Same result as ``np.unique(np.stack([a, b], 1), axis=0, return_inverse=True)``, on one
+    int64 key per pair: counted with ``np.bincount`` when n * n is small, else sorted.
+    """
+    key = a.astype(np.int64) * n + b
+    if n * n <= max(_MAX_PAIR_KEYS, 4 * key.size):
+        present = np.bincount(key, minlength=n * n) > 0
+        keys = np.flatnonzero(present)
+        lookup = np.cumsum(present) - 1
+        inverse = lookup[key]
+    else:
+        keys, inverse = np.unique(key, return_inverse=True)
+    return np.stack([keys // n, keys % n], axis=1), inverse.reshape(-1)
 
 
 def units_by_slot(units: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -111,10 +146,10 @@ def cohen_kappa_pairs(
     if not left:
         return []
     li, ri = np.concatenate(left), np.concatenate(right)
-    ra, rb, la, lb = raters[li], raters[ri], labels[li], labels[ri]
-    pair_keys = np.stack([ra, rb], axis=1)
-    pairs, p = np.unique(pair_keys, axis=0, return_inverse=True)
-    p = p.reshape(-1)
+    la, lb = labels[li], labels[ri]
+    rater_values, r = _dense_index(raters)
+    pairs, p = _pair_index(r[li], r[ri], rater_values.size)
+    pairs = rater_values[pairs]
     shared = np.bincount(p)
     keep = shared >= min_shared
     K = n_categories

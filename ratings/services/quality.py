@@ -65,6 +65,13 @@ def data_version(project: Project) -> str:
     return hashlib.sha256(f"{agg['n']}:{agg['last']}".encode()).hexdigest()[:32]
 
 
+def _internal(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of internal (not imported) judgments: the frame itself when all are, which
+    spares a copy of every column in the common case."""
+    internal = frame["is_external"] == 0
+    return frame if internal.all() else frame[internal]
+
+
 def _snapshot(kind, criterion, metric, result, ci=(None, None), now=None) -> dict:
     return {
         "kind": kind,
@@ -98,11 +105,15 @@ def _agreement_block(
         ci = _ci(rows, level, n_boot) if result.value is not None else (None, None)
         out.append(_snapshot(kind, criterion, f"alpha_{level}", result, ci, now))
     if categorical:
-        out.append(_snapshot(kind, criterion, "fleiss_kappa", fleiss_kappa_result(rows), now=now))
-        out.append(_snapshot(kind, criterion, "gwet_ac1", gwet_ac1_result(rows), now=now))
-        out.append(
-            _snapshot(kind, criterion, "percent_agreement", percent_agreement_result(rows), now=now)
-        )
+        # The metrics take rows as sequences; nested lists of floats are read several times
+        # faster than the rows of a units x slots array (one numpy row object per unit).
+        unit_rows = rows.tolist()
+        for metric, compute in (
+            ("fleiss_kappa", fleiss_kappa_result),
+            ("gwet_ac1", gwet_ac1_result),
+            ("percent_agreement", percent_agreement_result),
+        ):
+            out.append(_snapshot(kind, criterion, metric, compute(unit_rows), now=now))
     return out
 
 
@@ -117,11 +128,11 @@ def _levels_for(scale: str) -> tuple[tuple[str, ...], bool]:
 def compute_agreements(data: QualityData, *, n_boot: int, now) -> list[dict]:
     j, s = data.judgments, data.scores
     out: list[dict] = []
-    internal = j[j["is_external"] == 0]
+    internal = _internal(j)
+    internal_scores = _internal(s)
     # rubric scoring, per criterion
-    score_j = internal[internal["kind"] == TaskKind.SCORE][["judgment_id", "item_id"]]
-    merged = s.merge(score_j, on="judgment_id")
-    for key, group in merged.groupby("criterion_key", sort=True):
+    score_rows = internal_scores[internal_scores["kind"] == TaskKind.SCORE]
+    for key, group in score_rows.groupby("criterion_key", sort=True):
         crit = data.criteria.get(key)
         levels, categorical = _levels_for(crit.scale if crit else Scale.LIKERT)
         if levels:
@@ -160,7 +171,7 @@ def compute_agreements(data: QualityData, *, n_boot: int, now) -> list[dict]:
                     now=now,
                 )
             )
-        per_crit = s.merge(pw[["judgment_id", "item_id"]], on="judgment_id")
+        per_crit = internal_scores[internal_scores["kind"] == TaskKind.PAIRWISE]
         for key, group in per_crit.groupby("criterion_key", sort=True):
             out += _agreement_block(
                 TaskKind.PAIRWISE,
@@ -198,9 +209,7 @@ def _primary(data: QualityData) -> pd.DataFrame:
     j["gold_correct"] = np.nan
     s = data.scores
     # scoring: per-judgment mean agreement over numeric criteria; label = first Likert score
-    score_rows = s.merge(
-        j.loc[j["kind"] == TaskKind.SCORE, ["judgment_id", "item_id"]], on="judgment_id"
-    )
+    score_rows = s[s["kind"] == TaskKind.SCORE]
     if len(score_rows):
         parts = []
         for key, g in score_rows.groupby("criterion_key", sort=False):
@@ -214,7 +223,11 @@ def _primary(data: QualityData) -> pd.DataFrame:
             parts.append(
                 pd.DataFrame({"judgment_id": g["judgment_id"].to_numpy(), "agreement": agree})
             )
-        per_j = pd.concat(parts).groupby("judgment_id")["agreement"].mean()
+        per_criterion = pd.concat(parts)
+        if per_criterion["judgment_id"].is_unique:  # one numeric criterion: nothing to average
+            per_j = per_criterion.set_index("judgment_id")["agreement"]
+        else:
+            per_j = per_criterion.groupby("judgment_id")["agreement"].mean()
         j.loc[j["kind"] == TaskKind.SCORE, "agreement"] = (
             j.loc[j["kind"] == TaskKind.SCORE, "judgment_id"].map(per_j).to_numpy()
         )
@@ -236,23 +249,25 @@ def _primary(data: QualityData) -> pd.DataFrame:
         j.loc[kb, "label"] = codes
         j.loc[kb, "agreement"] = loo_nominal_agreement(j.loc[kb, "item_id"].to_numpy(), codes)
     if data.gold_answers:
-        gold_scores = s[s["judgment_id"].isin(j.loc[j["is_gold"] == 1, "judgment_id"])]
-        by_judgment = (
-            gold_scores.groupby("judgment_id")
-            .apply(
-                lambda g: dict(zip(g["criterion_key"], g["value"], strict=True)),
-                include_groups=False,
+        gold = j["is_gold"] == 1
+        gold_scores = s[s["judgment_id"].isin(j.loc[gold, "judgment_id"])]
+        by_judgment: dict[int, dict] = defaultdict(dict)
+        for judgment_id, key, value in zip(
+            gold_scores["judgment_id"].tolist(),
+            gold_scores["criterion_key"].tolist(),
+            gold_scores["value"].tolist(),
+            strict=True,
+        ):
+            by_judgment[judgment_id][key] = value
+        rows = j.loc[gold, ["judgment_id", "item_id", "kind", "preference", "verdict"]]
+        j.loc[gold, "gold_correct"] = [
+            _gold_correct(
+                row,
+                data.gold_answers.get(int(row["item_id"]), {}),
+                by_judgment.get(row["judgment_id"], {}),
             )
-            .to_dict()
-            if len(gold_scores)
-            else {}
-        )
-        for idx in j.index[j["is_gold"] == 1]:
-            row = j.loc[idx]
-            answer = data.gold_answers.get(int(row["item_id"]), {})
-            j.at[idx, "gold_correct"] = _gold_correct(
-                row, answer, by_judgment.get(row["judgment_id"], {})
-            )
+            for row in rows.to_dict("records")
+        ]
     return j
 
 
@@ -284,7 +299,7 @@ def coincidence_matrices(data: QualityData, primary: pd.DataFrame) -> dict:
     """Krippendorff's coincidence matrix (pairs of values within items) per kind/criterion:
     the confusion matrix between raters, symmetric, rows and columns the labels used."""
     out = {}
-    j = primary[primary["is_external"] == 0]
+    j = _internal(primary)
     blocks = []
     for kind in (TaskKind.PAIRWISE, TaskKind.KB_VERIFY):
         g = j[(j["kind"] == kind) & j["label"].notna()]
@@ -299,9 +314,8 @@ def coincidence_matrices(data: QualityData, primary: pd.DataFrame) -> dict:
                     names,
                 )
             )
-    s = data.scores.merge(
-        j.loc[j["kind"] == TaskKind.SCORE, ["judgment_id", "item_id"]], on="judgment_id"
-    )
+    s = _internal(data.scores)
+    s = s[s["kind"] == TaskKind.SCORE]
     for key, g in s.groupby("criterion_key", sort=True):
         crit = data.criteria.get(key)
         if crit is None or crit.scale not in (Scale.LIKERT, Scale.BINARY, Scale.SINGLE_CHOICE):
@@ -320,7 +334,7 @@ def coincidence_matrices(data: QualityData, primary: pd.DataFrame) -> dict:
         items, codes = items[valid], codes[valid]
         if not len(items):
             continue
-        _, u = np.unique(items, return_inverse=True)
+        u, _ = pd.factorize(items, sort=True)
         counts = (
             np.bincount(u * k + codes, minlength=(u.max() + 1) * k).reshape(-1, k).astype(float)
         )
@@ -359,46 +373,62 @@ def rater_trends(primary: pd.DataFrame) -> dict[int, list]:
         return {}
     day = (j["created_at"] // 86400).astype(int)
     per = j.assign(day=day).groupby(["rater_id", "day"])["agreement"].agg(["mean", "size"])
+    raters = per.index.get_level_values("rater_id").tolist()
+    days = per.index.get_level_values("day").tolist()
+    dates = {d: datetime.fromtimestamp(d * 86400, tz=UTC).date().isoformat() for d in set(days)}
     out: dict[int, list] = defaultdict(list)
-    for (rater, d), row in per.iterrows():
-        out[int(rater)].append(
-            [
-                datetime.fromtimestamp(d * 86400, tz=UTC).date().isoformat(),
-                round(float(row["mean"]), 4),
-                int(row["size"]),
-            ]
-        )
+    for rater, d, mean, size in zip(
+        raters, days, per["mean"].tolist(), per["size"].tolist(), strict=True
+    ):
+        out[int(rater)].append([dates[d], round(float(mean), 4), int(size)])
     return out
+
+
+def _or_none(value: float) -> float | None:
+    return None if value != value else float(value)
 
 
 def compute_raters(
     data: QualityData, primary: pd.DataFrame, open_flags: dict[int, int]
 ) -> list[dict]:
-    j = primary[primary["is_external"] == 0]
+    """One row per rater with internal judgments (sorted by rater id): volume, agreement with
+    the consensus, gold accuracy, speed, position bias, straight-lining, label divergence
+    from the team and Cohen's kappa with frequent co-raters. Grouped computations only; the
+    statistical tests run once per rater (position bias, divergence) or are vectorised over
+    rater pairs (kappa)."""
+    j = _internal(primary)
     rows: dict[int, dict] = defaultdict(dict)
-    for rater, g in j.groupby("rater_id"):
-        seconds = g["time_ms"].dropna() / 1000
-        gold = g["gold_correct"].dropna()
-        row = rows[int(rater)]
-        row.update(
-            n_judgments=len(g),
-            agreement=_mean(g["agreement"]),
-            gold_accuracy=float(gold.mean()) if len(gold) else None,
-            gold_n=len(gold),
-            median_seconds=float(seconds.median()) if len(seconds) else None,
-            mean_seconds=float(seconds.mean()) if len(seconds) else None,
+    by_rater = j.groupby("rater_id", sort=True)
+    seconds = (j["time_ms"] / 1000).groupby(j["rater_id"], sort=True)
+    totals = pd.DataFrame(
+        {
+            "n": by_rater.size(),
+            "agreement": by_rater["agreement"].mean(),
+            "gold_accuracy": by_rater["gold_correct"].mean(),
+            "gold_n": by_rater["gold_correct"].count(),
+            "median_seconds": seconds.median(),
+            "mean_seconds": seconds.mean(),
+        }
+    )
+    for rater, n, agreement, gold_accuracy, gold_n, median_s, mean_s in totals.itertuples():
+        rows[int(rater)].update(
+            n_judgments=int(n),
+            agreement=_or_none(agreement),
+            gold_accuracy=_or_none(gold_accuracy) if gold_n else None,
+            gold_n=int(gold_n),
+            median_seconds=_or_none(median_s),
+            mean_seconds=_or_none(mean_s),
             open_flags=open_flags.get(int(rater), 0),
         )
-        pw = g[(g["kind"] == TaskKind.PAIRWISE) & (g["preference"] != 0) & g["left_is_a"].notna()]
-        if len(pw):
-            left = int(((pw["preference"] < 0) == (pw["left_is_a"] == 1)).sum())
-            bias = position_bias(left, len(pw))
-            row.update(left_share=bias.get("share"), left_p_value=bias.get("p_value"))
+    pw = j[(j["kind"] == TaskKind.PAIRWISE) & (j["preference"] != 0) & j["left_is_a"].notna()]
+    left = ((pw["preference"] < 0) == (pw["left_is_a"] == 1)).groupby(pw["rater_id"], sort=True)
+    for rater, picks, n in left.agg(["sum", "size"]).itertuples():
+        bias = position_bias(int(picks), int(n))
+        rows[int(rater)].update(left_share=bias.get("share"), left_p_value=bias.get("p_value"))
     # straight-lining: identical scores on every criterion of a judgment
-    s = data.scores.merge(
-        j.loc[j["kind"] == TaskKind.SCORE, ["judgment_id", "rater_id"]], on="judgment_id"
-    )
-    if len(s):
+    s = _internal(data.scores)
+    s = s[s["kind"] == TaskKind.SCORE]
+    if not s["judgment_id"].is_unique:  # else no judgment has two scores
         per = s.groupby("judgment_id").agg(
             n=("value", "size"), distinct=("value", "nunique"), rater=("rater_id", "first")
         )
@@ -408,9 +438,13 @@ def compute_raters(
     # label distribution against the team's, per kind
     for _kind, g in j[j["label"].notna()].groupby("kind"):
         team = g["label"].value_counts()
-        for rater, rg in g.groupby("rater_id"):
-            mine = rg["label"].value_counts().reindex(team.index, fill_value=0)
-            others = team - mine
+        k = len(team)
+        r, raters = pd.factorize(g["rater_id"].to_numpy(), sort=True)
+        code = team.index.get_indexer(g["label"])
+        counts = np.bincount(r * k + code, minlength=raters.size * k)
+        team_counts = team.to_numpy()
+        for rater, mine in zip(raters.tolist(), counts.reshape(-1, k), strict=True):
+            others = team_counts - mine
             if mine.sum() >= 10 and others.sum() > 0:
                 d = distribution_divergence(mine.tolist(), others.tolist())
                 row = rows[int(rater)]
@@ -423,7 +457,7 @@ def compute_raters(
                     )
     # Cohen's kappa with frequent co-raters, on the primary label of each kind
     for kind, g in j[j["label"].notna()].groupby("kind"):
-        labels, codes = np.unique(g["label"].to_numpy(), return_inverse=True)
+        codes, labels = pd.factorize(g["label"].to_numpy(), sort=True)
         weights = "quadratic" if kind == TaskKind.SCORE else None
         min_shared = getattr(settings, "QUALITY_MIN_SHARED_ITEMS", 20)
         for a, b, n, kappa in cohen_kappa_pairs(
@@ -448,54 +482,51 @@ def compute_raters(
     return [dict(rater_id=r, **v) for r, v in rows.items() if v.get("n_judgments")]
 
 
-def _mean(series: pd.Series) -> float | None:
-    values = series.dropna()
-    return float(values.mean()) if len(values) else None
-
-
 def compute_drift(
     primary: pd.DataFrame, config: drift.DriftConfig | None = None
 ) -> list[drift.DriftFlag]:
-    j = primary[primary["is_external"] == 0].sort_values("created_at")
-    streams: dict[int, list[drift.Observation]] = {}
-    cols = {
-        c: j[c].to_numpy()
-        for c in (
-            "rater_id",
-            "created_at",
-            "agreement",
-            "gold_correct",
-            "label",
-            "time_ms",
-            "chars",
-            "kind",
-            "preference",
-            "left_is_a",
-        )
-    }
-    for i in range(len(j)):
-        decisive = (
-            cols["kind"][i] == TaskKind.PAIRWISE
-            and cols["preference"][i] != 0
-            and cols["left_is_a"][i] == cols["left_is_a"][i]
-        )
-        obs = drift.Observation(
-            at=datetime.fromtimestamp(float(cols["created_at"][i]), tz=UTC),
-            agreement=None if np.isnan(cols["agreement"][i]) else float(cols["agreement"][i]),
-            gold_correct=None
-            if np.isnan(cols["gold_correct"][i])
-            else bool(cols["gold_correct"][i]),
-            label=None if np.isnan(cols["label"][i]) else f"{cols['kind'][i]}:{cols['label'][i]:g}",
-            seconds=None if np.isnan(cols["time_ms"][i]) else float(cols["time_ms"][i]) / 1000,
-            min_seconds=float(cols["chars"][i]) / READ_CHARS_PER_SECOND
-            if cols["chars"][i] == cols["chars"][i]
-            else None,
-            left_pick=bool((cols["preference"][i] < 0) == (cols["left_is_a"][i] == 1))
-            if decisive
-            else None,
-        )
-        streams.setdefault(int(cols["rater_id"][i]), []).append(obs)
-    return drift.detect_drift(streams, config or drift.DriftConfig())
+    """Drift flags from the per-judgment frame (internal judgments only), one stream per rater.
+
+    Signals per judgment: agreement with the leave-one-out consensus, gold correctness, the
+    primary label (``"<kind>:<label>"``), seconds on task, the reading-time floor of the
+    item (characters / READ_CHARS_PER_SECOND) and, for decisive pairwise judgments with a
+    known side, whether the left side was picked.
+    """
+    j = _internal(primary)
+    order = np.argsort(j["created_at"].to_numpy(dtype=float), kind="stable")
+
+    def column(name: str) -> np.ndarray:
+        return j[name].to_numpy(dtype=float)[order]
+
+    preference, left_is_a, gold, label = (
+        column(c) for c in ("preference", "left_is_a", "gold_correct", "label")
+    )
+    kind, kinds = pd.factorize(j["kind"])
+    kind = kind[order]
+    pairwise = np.asarray(kinds == TaskKind.PAIRWISE)[kind]
+    # NaN preference counts as decisive, as the comparison ``preference != 0`` says.
+    decisive = pairwise & (preference != 0) & ~np.isnan(left_is_a)
+    left_pick = np.where(decisive, ((preference < 0) == (left_is_a == 1)).astype(float), np.nan)
+    codes = np.full(len(j), -1, dtype=np.int64)
+    label_values: list[str] = []
+    has_label = ~np.isnan(label)
+    for k, name in enumerate(kinds.tolist()):
+        rows = has_label & (kind == k)
+        inverse, values = pd.factorize(label[rows], sort=True)
+        codes[rows] = len(label_values) + inverse
+        label_values += [f"{name}:{v:g}" for v in values]
+    return drift.detect_drift_columns(
+        j["rater_id"].to_numpy()[order],
+        column("created_at"),
+        agreement=column("agreement"),
+        gold_correct=np.where(np.isnan(gold), np.nan, (gold != 0).astype(float)),
+        label=codes,
+        label_values=label_values,
+        seconds=column("time_ms") / 1000,
+        min_seconds=column("chars") / READ_CHARS_PER_SECOND,
+        left_pick=left_pick,
+        config=config or drift.DriftConfig(),
+    )
 
 
 def quality_compute(
