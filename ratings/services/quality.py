@@ -35,6 +35,7 @@ from ratings.metrics import (
     percent_agreement_result,
     position_bias,
 )
+from ratings.metrics.categorical_ci import categorical_cis
 from ratings.metrics.long import (
     cohen_kappa_pairs,
     loo_interval_agreement,
@@ -108,12 +109,15 @@ def _agreement_block(
         # The metrics take rows as sequences; nested lists of floats are read several times
         # faster than the rows of a units x slots array (one numpy row object per unit).
         unit_rows = rows.tolist()
+        cis = categorical_cis(unit_rows, n_boot=n_boot, seed=0) if n_boot > 0 else {}
         for metric, compute in (
             ("fleiss_kappa", fleiss_kappa_result),
             ("gwet_ac1", gwet_ac1_result),
             ("percent_agreement", percent_agreement_result),
         ):
-            out.append(_snapshot(kind, criterion, metric, compute(unit_rows), now=now))
+            result = compute(unit_rows)
+            ci = cis.get(metric, (None, None)) if result.value is not None else (None, None)
+            out.append(_snapshot(kind, criterion, metric, result, ci, now))
     return out
 
 
@@ -154,7 +158,14 @@ def compute_agreements(data: QualityData, *, n_boot: int, now) -> list[dict]:
             TaskKind.PAIRWISE, "", items, pref, ("ordinal", "interval"), False, n_boot, now
         )
         out += _agreement_block(
-            TaskKind.PAIRWISE, "winner", items, preference_label(pref), ("nominal",), True, 0, now
+            TaskKind.PAIRWISE,
+            "winner",
+            items,
+            preference_label(pref),
+            ("nominal",),
+            True,
+            n_boot,
+            now,
         )
         votes = (
             pd.Series(np.array(["A", "tie", "B"])[preference_label(pref) + 1])

@@ -165,3 +165,13 @@ def test_a_second_run_with_nothing_new_is_skipped(judged):
         .count()
         == DriftFlag.objects.count()
     )
+
+
+def test_categorical_figures_get_bootstrap_intervals_too(judged):
+    project, _ = judged
+    run = quality_compute(project_id=project.pk, n_boot=100)
+    for metric in ("fleiss_kappa", "gwet_ac1", "percent_agreement"):
+        snap = AgreementSnapshot.objects.get(
+            run=run, kind="pairwise", criterion="winner", metric=metric
+        )
+        assert snap.ci_low <= snap.value <= snap.ci_high, metric
