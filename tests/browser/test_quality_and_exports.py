@@ -57,7 +57,10 @@ def test_dashboard_draws_charts_and_sorts_the_rater_table(page, login_as, lead, 
     assert chart.is_visible() and chart.bounding_box()["width"] > 300
     assert page.locator("svg.heatmap rect.cell").count() == 9  # A better / tie / B better
     table = page.locator("[data-testid=rater-table]")
-    names = lambda: table.locator("tbody tr td:first-child").all_inner_texts()  # noqa: E731
+
+    def names():
+        return table.locator("tbody tr td:first-child").all_inner_texts()
+
     assert sorted(names()) == sorted(r.username for r in raters)
     table.locator("th", has_text="Agreement").click()
     ascending = names()

@@ -117,12 +117,11 @@ def test_split_is_deterministic_and_never_shares_a_prompt(project, lead, member,
     from ratings.models import Item
     from ratings.services.items import items_queue
     from tests.exports.conftest import vote
-    from tests.factories import MessageFactory, pairwise_conversation
+    from tests.factories import pairwise_conversation
 
     for i in range(60):
         conv = pairwise_conversation(project, external_id=f"s{i}")
         conv.messages.filter(position=0).update(content=f"Question {i % 40}")  # 20 prompts repeat
-    MessageFactory  # noqa: B018
     items_queue(project=project, user=lead, kinds=("pairwise",))
     rater = member("evaluator")
     for item in Item.objects.filter(project=project):

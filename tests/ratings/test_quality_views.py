@@ -11,7 +11,6 @@ from rest_framework.test import APIClient
 from conversations.models import Role
 from ratings.models import DriftFlag, Item, QualityRun
 from ratings.services.quality import quality_compute
-from tests.ratings.test_quality import judged  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.django_db
 
@@ -23,7 +22,7 @@ def api(user):
 
 
 @pytest.fixture
-def computed(judged):  # noqa: F811
+def computed(judged):
     project, raters = judged
     quality_compute(project_id=project.pk, n_boot=50)
     return project, raters

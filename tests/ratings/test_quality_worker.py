@@ -6,12 +6,11 @@ import pytest
 
 from ratings.models import AgreementSnapshot, QualityRun, RunState
 from ratings.tasks import quality_refresh
-from tests.ratings.test_quality import judged  # noqa: F401  (fixture)
 
 
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
-def test_quality_task_runs_in_a_worker_and_stores_a_run(worker, judged):  # noqa: F811
+def test_quality_task_runs_in_a_worker_and_stores_a_run(worker, judged):
     project, _ = judged
     quality_refresh.delay(project.pk, "test")
     deadline = time.monotonic() + 120
