@@ -59,15 +59,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+from export_seed import LEAD_NAME, Scenario, seed
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 OUT = BENCH_DIR / "out" / "export"
-sys.path.insert(0, str(BENCH_DIR))
 
-from export_seed import LEAD_NAME, Scenario, seed  # noqa: E402
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/rateloop_ebench_data"
 FORMAT = "trl"

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 import psycopg
+from seeding import distinct_raters, timestamps
 
 START = datetime(2026, 10, 1, tzinfo=UTC)
 LEAD_ID = 1
@@ -93,22 +94,6 @@ def _corpus(rng: np.random.Generator, chars: int) -> str:
 def _slice(text: str, start: int, length: int) -> str:
     piece = text[start : start + length]
     return piece[:-1] if piece.endswith("\\") else piece  # never cut an escape in two
-
-
-def _timestamps(seconds: np.ndarray) -> list[str]:
-    stamps = (seconds * 1000).astype("int64").astype("datetime64[ms]")
-    return np.datetime_as_string(stamps, unit="ms", timezone="UTC").tolist()
-
-
-def _distinct_raters(rng: np.random.Generator, items: int, k: int, pool: int) -> np.ndarray:
-    """items x k rater indices, distinct within a row, uniform over the pool."""
-    out = rng.integers(0, pool, size=(items, k))
-    while True:
-        s = np.sort(out, axis=1)
-        bad = np.flatnonzero((s[:, 1:] == s[:, :-1]).any(axis=1))
-        if not bad.size:
-            return out
-        out[bad] = rng.integers(0, pool, size=(bad.size, k))
 
 
 def _users(s: Scenario, now: str) -> Iterator[str]:
@@ -231,10 +216,10 @@ def _seed_project(
     bad_pair = np.repeat(rng.random(n) < 0.04, k)
     both_bad = rng.random(n * k) < np.where(bad_pair, 0.8, 0.02)
     left_is_a = rng.random(n * k) < 0.5
-    who = _distinct_raters(rng, n, k, s.raters).ravel() + LEAD_ID + 1
+    who = distinct_raters(rng, n, k, s.raters).ravel() + LEAD_ID + 1
     seconds = np.sort(rng.uniform(0.0, 30 * 86_400.0, n * k)) + START.timestamp()
     on_task = rng.integers(5_000, 120_000, n * k).tolist()
-    stamps = _timestamps(seconds)
+    stamps = timestamps(seconds)
     flag = {True: "t", False: "f"}
     _copy(
         conn,

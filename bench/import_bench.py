@@ -52,14 +52,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+from gen_corpus import generate
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
-sys.path.insert(0, str(BENCH_DIR))
 
-from gen_corpus import generate  # noqa: E402
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/rateloop_bench"
 CONVERSATIONS = "conversations_conversation"

@@ -55,13 +55,12 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
+from quality_seed import GROUPS, SLUG, START, Scenario, seed
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 OUT = BENCH_DIR / "out"
-sys.path.insert(0, str(BENCH_DIR))
 
-from quality_seed import GROUPS, SLUG, START, Scenario, seed  # noqa: E402
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/rateloop_qbench_data"
 DEFAULT_BROKER = "redis://127.0.0.1:6379/13"

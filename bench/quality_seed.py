@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 import psycopg
+from seeding import distinct_raters, timestamps
 
 DAY = 86_400.0
 START = datetime(2026, 10, 1, tzinfo=UTC)
@@ -91,23 +92,6 @@ def _copy(conn: psycopg.Connection, table: str, columns: Iterable[str], lines: l
     )
 
 
-def _timestamps(seconds: np.ndarray) -> list[str]:
-    """Epoch seconds -> ISO 8601 UTC strings PostgreSQL reads."""
-    stamps = (seconds * 1000).astype("int64").astype("datetime64[ms]")
-    return np.datetime_as_string(stamps, unit="ms", timezone="UTC").tolist()
-
-
-def _distinct_raters(rng: np.random.Generator, items: int, k: int, pool: int) -> np.ndarray:
-    """items x k rater indices, distinct within a row, uniform over the pool."""
-    out = rng.integers(0, pool, size=(items, k))
-    while True:
-        s = np.sort(out, axis=1)
-        bad = np.flatnonzero((s[:, 1:] == s[:, :-1]).any(axis=1))
-        if not bad.size:
-            return out
-        out[bad] = rng.integers(0, pool, size=(bad.size, k))
-
-
 def rater_groups(s: Scenario, rng: np.random.Generator) -> np.ndarray:
     """Group name of each rater of the pool (shuffled, so groups are not runs of ids)."""
     groups = np.array(
@@ -132,7 +116,7 @@ def seed(database_url: str, s: Scenario) -> dict[str, int]:
     latent = np.clip(rng.normal(3.0, 1.0, n), 0.6, 5.4)
     chars = rng.integers(200, 1501, n)
     prompt_chars = rng.integers(50, 301, n)
-    who = _distinct_raters(rng, n, s.per_item, s.raters).ravel()
+    who = distinct_raters(rng, n, s.per_item, s.raters).ravel()
     item_of = np.repeat(np.arange(n), s.per_item)
     keep = np.ones(who.size, dtype=bool)
     keep[rng.choice(who.size, size=round(s.missing * who.size), replace=False)] = False
@@ -283,7 +267,7 @@ def seed(database_url: str, s: Scenario) -> dict[str, int]:
             " 'Overall quality', '', 'likert', 5, '[]', '[]', true, 0, '[]')"
         )
         judgment_ids = np.arange(1, m + 1)
-        stamps = _timestamps(t0 + at)
+        stamps = timestamps(t0 + at)
         _copy(
             conn,
             "ratings_judgment",

@@ -63,12 +63,11 @@ from pathlib import Path
 import httpx
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
+from seed_rating_project import DEFAULT_URL, child_env
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
-sys.path.insert(0, str(BENCH_DIR))
 
-from seed_rating_project import DEFAULT_URL, child_env  # noqa: E402
 
 CHOICES = ("left_much_better", "left_better", "tie", "right_better", "right_much_better")
 CLK_TCK = os.sysconf("SC_CLK_TCK")

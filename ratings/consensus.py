@@ -439,7 +439,7 @@ def dawid_skene(
             converged=True,
         )
 
-    K = n_k  # noqa: N806 - conventional name for the number of classes
+    K = n_k  # conventional name for the number of classes
     rl = rt * K + lb  # row of the (rater, answered label) table
     unweighted = bool(np.all(w == 1.0))
 
