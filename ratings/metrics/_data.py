@@ -101,15 +101,23 @@ def encode(
     hashable labels. ``value_order`` fixes the domain and its order (ratings outside it raise
     ``ValueError``).
     """
-    row_list = _rows_of(rows)
-    lengths = np.fromiter((len(r) for r in row_list), dtype=np.int64, count=len(row_list))
-    flat = list(chain.from_iterable(row_list))
-    kinds = set(map(type, flat))
-    kinds.discard(type(None))
-    all_real = all(issubclass(k, numbers.Real) for k in kinds)
+    if _is_numeric_matrix(rows):
+        # A 2-D numeric array (NaN for missing) needs no walk over Python objects.
+        matrix = np.asarray(rows, dtype=float)
+        lengths = np.full(matrix.shape[0], matrix.shape[1], dtype=np.int64)
+        values = matrix.ravel()
+        all_real = True
+    else:
+        row_list = _rows_of(rows)
+        lengths = np.fromiter((len(r) for r in row_list), dtype=np.int64, count=len(row_list))
+        flat = list(chain.from_iterable(row_list))
+        kinds = set(map(type, flat))
+        kinds.discard(type(None))
+        all_real = all(issubclass(k, numbers.Real) for k in kinds)
+        if all_real:
+            values = np.array(flat, dtype=float) if flat else np.empty(0)
 
     if all_real:
-        values = np.array(flat, dtype=float) if flat else np.empty(0)
         valid = ~np.isnan(values)
         if np.isinf(values[valid]).any():
             raise ValueError("ratings must be finite numbers")
@@ -147,6 +155,11 @@ def encode(
     codes = np.fromiter((get(v, -1) for v in flat), dtype=np.int64, count=len(flat))
     # NaN objects are not equal to themselves, so they never match a key and stay -1.
     return Encoded(codes, lengths, domain, None)
+
+
+def _is_numeric_matrix(rows: Any) -> bool:
+    """True for a 2-D numpy array of booleans, integers or floats."""
+    return isinstance(rows, np.ndarray) and rows.ndim == 2 and (rows.dtype.kind in "biuf")
 
 
 def _distinct_numbers(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,9 +1,11 @@
 """Bootstrap intervals for Fleiss' kappa, Gwet's AC1 and percent agreement, vectorised.
 
 Resampling items only re-weights per-item sufficient statistics (each item's pair agreement,
-category proportions and pair counts), so every replicate is a few weighted sums instead of a
-recomputation: the same estimates as ``bootstrap_ci(fleiss_kappa, rows, ...)`` with the same
-seed (the resamples come from the same ``resample_index_blocks``), orders of magnitude faster.
+category proportions and pair counts), and items with the same category counts have the same
+statistics, so every replicate is a few weighted sums over the distinct count patterns
+instead of a recomputation. The resamples are drawn as pattern multiplicities (see
+``ratings.metrics.bootstrap``); given the same explicit resamples, the estimates equal
+``bootstrap_ci(fleiss_kappa, rows, ...)`` and its siblings, orders of magnitude faster.
 """
 
 from __future__ import annotations
@@ -14,7 +16,15 @@ from typing import Any
 import numpy as np
 
 from ratings.metrics._data import counts_by_row, encode
-from ratings.metrics.bootstrap import _check_options, _percentile_interval, resample_index_blocks
+from ratings.metrics.bootstrap import (
+    _check_options,
+    _count_patterns,
+    _percentile_interval,
+    multiplicities_from_resamples,
+    pattern_multiplicities,
+)
+
+METRICS = ("fleiss_kappa", "gwet_ac1", "percent_agreement")
 
 
 def categorical_cis(
@@ -24,20 +34,28 @@ def categorical_cis(
     seed: int | None = 0,
     *,
     min_valid_fraction: float = 0.5,
+    resamples: np.ndarray | None = None,
 ) -> dict[str, tuple[float | None, float | None]]:
     """Percentile intervals of ``fleiss_kappa``, ``gwet_ac1`` and ``percent_agreement`` for
-    units x raters categorical ratings (``None`` missing), resampling units."""
+    units x raters categorical ratings (``None`` or NaN missing), resampling units.
+
+    ``resamples`` (resamples × units unit indices) replaces the random draw; ``n_boot`` is
+    then its number of rows."""
+    if resamples is not None:
+        n_boot = int(np.shape(resamples)[0])
     _check_options(n_boot, confidence, min_valid_fraction)
     enc = encode(ratings, numeric=False)
-    counts = counts_by_row(enc).astype(float)
-    n_units = counts.shape[0]
-    empty = {
-        "fleiss_kappa": (None, None),
-        "gwet_ac1": (None, None),
-        "percent_agreement": (None, None),
-    }
-    if n_units == 0:
+    empty = dict.fromkeys(METRICS, (None, None))
+    if enc.n_rows == 0:
         return empty
+    counts, pattern_of_unit = _count_patterns(counts_by_row(enc).astype(float))
+    n_patterns = counts.shape[0]
+    if resamples is None:
+        units_per_pattern = np.bincount(pattern_of_unit, minlength=n_patterns)
+        w = pattern_multiplicities(units_per_pattern, n_boot, seed)
+    else:
+        w = multiplicities_from_resamples(resamples, pattern_of_unit, n_patterns)
+    # Per pattern: values, whether rated / pairable, agreeing pairs, pairs, proportions.
     m = counts.sum(axis=1)
     rated = (m >= 1).astype(float)
     pairable = (m >= 2).astype(float)
@@ -46,29 +64,19 @@ def categorical_cis(
     with np.errstate(invalid="ignore", divide="ignore"):
         pa_unit = np.where(pairs > 0, agree_pairs / np.where(pairs > 0, pairs, 1), 0.0)
         prop = np.where(m[:, None] > 0, counts / np.where(m > 0, m, 1)[:, None], 0.0)
-    estimates = {k: [] for k in empty}
-    for block in resample_index_blocks(n_units, n_boot, seed):
-        size = block.shape[0]
-        w = np.bincount(
-            (np.arange(size)[:, None] * n_units + block).ravel(), minlength=size * n_units
-        )
-        w = w.reshape(size, n_units).astype(float)
         n_pairable = w @ pairable
-        with np.errstate(invalid="ignore", divide="ignore"):
-            p_a = (w @ (pa_unit * pairable)) / n_pairable
-            pi = (w @ prop) / (w @ rated)[:, None]
-            used = (pi > 0).sum(axis=1)
-            pe_fleiss = (pi**2).sum(axis=1)
-            pe_ac1 = (pi * (1 - pi)).sum(axis=1) / (used - 1)
-            fleiss = np.where(
-                (used >= 2) & (n_pairable > 0), (p_a - pe_fleiss) / (1 - pe_fleiss), np.nan
-            )
-            ac1 = np.where((used >= 2) & (n_pairable > 0), (p_a - pe_ac1) / (1 - pe_ac1), np.nan)
-            percent = np.where(n_pairable > 0, (w @ agree_pairs) / (w @ pairs), np.nan)
-        estimates["fleiss_kappa"].append(fleiss)
-        estimates["gwet_ac1"].append(ac1)
-        estimates["percent_agreement"].append(percent)
+        p_a = (w @ (pa_unit * pairable)) / n_pairable
+        pi = (w @ prop) / (w @ rated)[:, None]
+        used = (pi > 0).sum(axis=1)
+        pe_fleiss = (pi**2).sum(axis=1)
+        pe_ac1 = (pi * (1 - pi)).sum(axis=1) / (used - 1)
+        defined = (used >= 2) & (n_pairable > 0)
+        estimates = {
+            "fleiss_kappa": np.where(defined, (p_a - pe_fleiss) / (1 - pe_fleiss), np.nan),
+            "gwet_ac1": np.where(defined, (p_a - pe_ac1) / (1 - pe_ac1), np.nan),
+            "percent_agreement": np.where(n_pairable > 0, (w @ agree_pairs) / (w @ pairs), np.nan),
+        }
     return {
-        k: _percentile_interval(np.concatenate(v), n_boot, confidence, min_valid_fraction)
+        k: _percentile_interval(v, n_boot, confidence, min_valid_fraction)
         for k, v in estimates.items()
     }

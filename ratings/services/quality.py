@@ -106,16 +106,13 @@ def _agreement_block(
         ci = _ci(rows, level, n_boot) if result.value is not None else (None, None)
         out.append(_snapshot(kind, criterion, f"alpha_{level}", result, ci, now))
     if categorical:
-        # The metrics take rows as sequences; nested lists of floats are read several times
-        # faster than the rows of a units x slots array (one numpy row object per unit).
-        unit_rows = rows.tolist()
-        cis = categorical_cis(unit_rows, n_boot=n_boot, seed=0) if n_boot > 0 else {}
+        cis = categorical_cis(rows, n_boot=n_boot, seed=0) if n_boot > 0 else {}
         for metric, compute in (
             ("fleiss_kappa", fleiss_kappa_result),
             ("gwet_ac1", gwet_ac1_result),
             ("percent_agreement", percent_agreement_result),
         ):
-            result = compute(unit_rows)
+            result = compute(rows)
             ci = cis.get(metric, (None, None)) if result.value is not None else (None, None)
             out.append(_snapshot(kind, criterion, metric, result, ci, now))
     return out

@@ -35,6 +35,7 @@ from ratings.metrics import (
     position_bias,
     straight_lining_share,
 )
+from ratings.metrics.bootstrap import pattern_multiplicities, resample_index_blocks
 
 krippendorff = pytest.importorskip("krippendorff")
 sklearn_metrics = pytest.importorskip("sklearn.metrics")
@@ -454,7 +455,9 @@ def test_alpha_ci_fast_path_matches_rerunning_alpha(level, seed):
     data = random_reliability_data(rng, 4, 40, 5, 0.3)
     data[2][0] = data[3][0] = data[1][0] = None  # unit 0 now has a single value
     data[0][1] = data[1][1] = None  # unit 1 may be empty or single
-    fast = krippendorff_alpha_ci(data, level, n_boot=150, seed=seed)
+    # The resamples bootstrap_ci draws for this seed, given explicitly to the fast path.
+    resamples = np.concatenate(list(resample_index_blocks(len(data[0]), 150, seed)))
+    fast = krippendorff_alpha_ci(data, level, resamples=resamples)
 
     def slow_statistic(units):
         return krippendorff_alpha(transpose(units), level)
@@ -464,6 +467,34 @@ def test_alpha_ci_fast_path_matches_rerunning_alpha(level, seed):
     assert fast[1] == pytest.approx(slow[1], abs=1e-9)
     point = krippendorff_alpha(data, level)
     assert fast[0] <= point <= fast[1]
+
+
+@pytest.mark.parametrize("level", ["ordinal", "interval"])
+def test_alpha_ci_pattern_draws_match_unit_draws_in_distribution(level):
+    """Drawing pattern multiplicities is the same bootstrap as drawing units: with many
+    resamples both intervals agree to within their Monte Carlo error."""
+    rng = np.random.default_rng(11)
+    data = random_reliability_data(rng, 5, 300, 5, 0.1)
+    drawn = krippendorff_alpha_ci(data, level, n_boot=4000, seed=2)
+    resamples = np.concatenate(list(resample_index_blocks(300, 4000, 3)))
+    by_unit = krippendorff_alpha_ci(data, level, resamples=resamples)
+    width = by_unit[1] - by_unit[0]
+    assert drawn[0] == pytest.approx(by_unit[0], abs=0.05 * width)
+    assert drawn[1] == pytest.approx(by_unit[1], abs=0.05 * width)
+    # and a different seed gives a different (but equally valid) interval
+    assert krippendorff_alpha_ci(data, level, n_boot=4000, seed=4) != drawn
+
+
+def test_pattern_multiplicities_resample_all_units():
+    sizes = np.array([5, 0, 20, 75])
+    w = pattern_multiplicities(sizes, 20000, seed=1)
+    assert w.shape == (20000, 4)
+    assert (w.sum(axis=1) == 100).all()
+    assert (w[:, 1] == 0).all()
+    # Multinomial(100, sizes / 100): mean n_p, variance n_p (1 - n_p / 100)
+    assert w.mean(axis=0) == pytest.approx(sizes, abs=0.1)
+    assert w[:, 3].var() == pytest.approx(75 * 0.25, rel=0.05)
+    assert (pattern_multiplicities(sizes, 5, seed=1) == w[:5]).all()
 
 
 def test_alpha_ci_example_c_and_undefined():
@@ -563,3 +594,20 @@ def test_metric_result_is_frozen():
     result = krippendorff_alpha_result(EXAMPLE_C)
     with pytest.raises(dataclasses.FrozenInstanceError):
         result.value = 0.0  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_numeric_arrays_give_the_same_results_as_lists(level):
+    """The 2-D array fast path of the input handling (NaN for missing) changes nothing."""
+    rng = np.random.default_rng(21)
+    data = random_reliability_data(rng, 4, 50, 5, 0.3)
+    matrix = np.array([[np.nan if v is None else v for v in row] for row in data])
+    assert krippendorff_alpha_result(matrix, level) == krippendorff_alpha_result(data, level)
+    assert krippendorff_alpha_ci(matrix, level, n_boot=200) == krippendorff_alpha_ci(
+        data, level, n_boot=200
+    )
+    units = transpose(data)
+    for fn in (fleiss_kappa_result, gwet_ac1_result, percent_agreement_result):
+        assert fn(matrix.T) == fn(units)
+    with pytest.raises(ValueError, match="finite"):
+        krippendorff_alpha(np.array([[1.0, np.inf], [1.0, 2.0]]), level)
