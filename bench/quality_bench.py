@@ -23,16 +23,20 @@ What it does:
      scores) TO STDOUT (FORMAT binary)`` decoded into numpy arrays, then Krippendorff's
      interval alpha from the ``krippendorff`` package (on the items x values count matrix,
      the package's ``value_counts`` input);
-   - the full run: deletes earlier quality runs and drift flags of the project, calls
+   - the full run: deletes earlier quality runs and drift flags of the project and the runs'
+     cache of judgments (bench/out/quality-cache, so the run reads every judgment), calls
      ``quality_refresh.delay(project_id, "bench")`` and polls the QualityRun row every 50 ms.
      "full s" runs from ``.delay()`` to the row seen as succeeded; the phases are the run's
      own ``timings``;
-   the worker's peak RSS is VmHWM from /proc/<pid>/status after the last round (start-up
+   then the incremental run: 1% of the judgments get a new version with the same answer (as
+   an edit does; this grows the database a little on every run of the script), and one more
+   run, which keeps the cache of the last full run and reads only the new versions;
+   the worker's peak RSS is VmHWM from /proc/<pid>/status after the last run (start-up
    and every run included);
 3. the second measurement: the same task function (``quality_refresh(project_id, ...)``,
    called directly) in a fresh process under ``/usr/bin/time -v`` (wall and maximum RSS of
    the whole process, interpreter and Django start-up included);
-4. drift: which raters the last worker run flagged, per seeded character (recall among the
+4. drift: which raters the last worker run (the incremental one) flagged, per seeded character (recall among the
    drifting raters, false flags among the steady and lenient ones).
 
 Goals (from the issue): full run within 5x the floor (best full run against best floor) and
@@ -46,6 +50,7 @@ import os
 import platform
 import re
 import secrets
+import shutil
 import subprocess
 import sys
 import threading
@@ -60,6 +65,7 @@ from quality_seed import GROUPS, SLUG, START, Scenario, seed
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 OUT = BENCH_DIR / "out"
+CACHE_DIR = OUT / "quality-cache"
 
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/rateloop_qbench_data"
@@ -85,6 +91,7 @@ def child_env(database_url: str, broker: str) -> dict[str, str]:
         DJANGO_SECRET_KEY=env.get("DJANGO_SECRET_KEY") or secrets.token_urlsafe(48),
         DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
         CELERY_BROKER_URL=broker,
+        RATELOOP_QUALITY_CACHE_DIR=str(CACHE_DIR),
     )
     return env
 
@@ -157,6 +164,52 @@ def clear_runs(database_url: str, pid: int) -> None:
             )
         conn.execute("DELETE FROM ratings_driftflag WHERE project_id = %s", (pid,))
         conn.execute("DELETE FROM ratings_qualityrun WHERE project_id = %s", (pid,))
+
+
+EDIT_SHARE = 0.01
+
+
+def edit_judgments(database_url: str, pid: int, share: float) -> int:
+    """Give ``share`` of the project's current judgments a new version with the same answer,
+    one second later, as the rating page's edit does (old version kept, no longer current):
+    new judgment rows and replaced ones, for the incremental run."""
+    with psycopg.connect(database_url) as conn:
+        cols = [
+            r[0]
+            for r in conn.execute(
+                "SELECT column_name FROM information_schema.columns"
+                " WHERE table_name = 'ratings_judgment' AND column_name <> 'id'"
+                " ORDER BY ordinal_position"
+            )
+        ]
+        changed = {
+            "version": "version + 1",
+            "is_current": "true",
+            "created_at": "created_at + interval '1 second'",
+        }
+        select = ", ".join(changed.get(c, c) for c in cols)
+        conn.execute(
+            "CREATE TEMP TABLE picked AS SELECT j.id FROM ratings_judgment j"
+            " JOIN ratings_item i ON i.id = j.item_id"
+            " WHERE i.project_id = %s AND j.is_current AND j.id %% %s = 0",
+            (pid, round(1 / share)),
+        )
+        conn.execute(
+            "UPDATE ratings_judgment SET is_current = false WHERE id IN (SELECT id FROM picked)"
+        )
+        conn.execute(
+            f"CREATE TEMP TABLE fresh AS WITH ins AS (INSERT INTO ratings_judgment"
+            f" ({', '.join(cols)}) SELECT {select} FROM ratings_judgment"
+            f" WHERE id IN (SELECT id FROM picked) ORDER BY id"
+            f" RETURNING id, item_id, rater_id) SELECT * FROM ins"
+        )
+        conn.execute(
+            "INSERT INTO ratings_score (judgment_id, criterion_id, value, choices, text)"
+            " SELECT f.id, s.criterion_id, s.value, s.choices, s.text FROM fresh f"
+            " JOIN ratings_judgment o ON o.item_id = f.item_id AND o.rater_id = f.rater_id"
+            " AND o.id IN (SELECT id FROM picked) JOIN ratings_score s ON s.judgment_id = o.id"
+        )
+        return conn.execute("SELECT count(*) FROM fresh").fetchone()[0]
 
 
 # --------------------------------------------------------------------------------------------
@@ -322,12 +375,16 @@ def setup_django(database_url: str, broker: str) -> None:
     django.setup()
 
 
-def run_task(worker: Worker, database_url: str, pid: int) -> dict:
-    """One full quality run: ``quality_refresh.delay()``, then poll until the run finished."""
+def run_task(worker: Worker, database_url: str, pid: int, *, incremental: bool = False) -> dict:
+    """One quality run: ``quality_refresh.delay()``, then poll until the run finished. A full
+    run starts without the run's cache of judgments (it reads everything); an incremental one
+    keeps the cache the previous run left."""
     from ratings.models import QualityRun, RunState
     from ratings.tasks import quality_refresh
 
     clear_runs(database_url, pid)
+    if not incremental:
+        shutil.rmtree(CACHE_DIR, ignore_errors=True)
     started_at = time.time()
     started = time.perf_counter()
     quality_refresh.delay(pid, "bench")
@@ -352,6 +409,7 @@ def run_task(worker: Worker, database_url: str, pid: int) -> dict:
         "duration_s": finished.duration_ms / 1000,
         "timings": finished.timings,
         "n_judgments": finished.n_judgments,
+        "incremental": bool(finished.timings.get("load_incremental")),
     }
     log(
         f"worker run: wall {wall:.2f} s from .delay() (finished_at "
@@ -380,17 +438,22 @@ def measure_rounds(
             log(f"round {n}/{rounds}")
             floors.append(measure_floor(database_url, broker, pid))
             fulls.append(run_task(worker, database_url, pid))
+        edited = edit_judgments(database_url, pid, EDIT_SHARE)
+        log(f"edited {edited:,} judgments ({EDIT_SHARE:.0%}): new versions, same values")
+        incremental = run_task(worker, database_url, pid, incremental=True)
+        incremental["edited"] = edited
         status = proc_status(worker.proc.pid)
     finally:
         worker.stop()
     memory = {"idle_rss_mb": idle["VmRSS"] / 1024, "peak_rss_mb": status["VmHWM"] / 1024}
     log(f"worker peak RSS {memory['peak_rss_mb']:.0f} MB ({memory['idle_rss_mb']:.0f} MB idle)")
-    return floors, fulls, memory
+    return floors, fulls, incremental, memory
 
 
 def measure_time_v(database_url: str, broker: str, pid: int, profile: bool) -> dict:
     """The task function in a fresh process under /usr/bin/time -v (or cProfile)."""
     clear_runs(database_url, pid)
+    shutil.rmtree(CACHE_DIR, ignore_errors=True)  # a full run
     env = child_env(database_url, broker)
     if profile:
         OUT.mkdir(exist_ok=True)
@@ -525,6 +588,7 @@ def report(
     data: dict,
     floors: list[dict],
     fulls: list[dict],
+    incremental: dict,
     memory: dict,
     time_v: dict,
     drift: dict,
@@ -541,7 +605,9 @@ def report(
         f"{'round':>5} {'floor s':>8} {'full s':>8} {'ratio':>6}  full run phases (s)",
     ]
     for n, (a, b, r) in enumerate(zip(floors, fulls, ratios, strict=True), start=1):
-        phases = " ".join(f"{k} {v:.2f}" for k, v in b["timings"].items())
+        phases = " ".join(
+            f"{k} {v:.2f}" for k, v in b["timings"].items() if k != "load_incremental"
+        )
         lines.append(f"{n:>5} {a['total_s']:>8.2f} {b['wall_s']:>8.2f} {r:>5.2f}x  {phases}")
     lines += [
         "",
@@ -551,6 +617,15 @@ def report(
         f"{floor['alpha_interval']:.4f}; peak RSS {floor['peak_rss_mb']:.0f} MB",
         f"full run through the Celery worker, best of {len(fulls)}: {full['wall_s']:.2f} s from "
         f".delay() to the run seen succeeded ({full['duration_s']:.2f} s inside the task)",
+        f"every full run read all judgments: "
+        f"{'yes' if not any(f['incremental'] for f in fulls) else 'NO'}",
+        f"incremental run after editing {incremental['edited']:,} judgments: "
+        f"{incremental['wall_s']:.2f} s from .delay() ("
+        f"{'read only the new judgments' if incremental['incremental'] else 'read everything'}"
+        f"); phases "
+        + " ".join(
+            f"{k} {v:.2f}" for k, v in incremental["timings"].items() if k != "load_incremental"
+        ),
         f"worker peak RSS (VmHWM, all runs): {memory['peak_rss_mb']:.0f} MB "
         f"({memory['idle_rss_mb']:.0f} MB idle)",
     ]
@@ -614,8 +689,11 @@ def main() -> int:
     with psycopg.connect(args.database_url) as conn:
         data["server"] = conn.execute("SHOW server_version").fetchone()[0]
     setup_django(args.database_url, args.broker)
-    floors, fulls, memory = measure_rounds(args.database_url, args.broker, pid, args.rounds)
-    drift = drift_report(args.database_url, pid, fulls[-1]["run_id"], scenario)
+    floors, fulls, incremental, memory = measure_rounds(
+        args.database_url, args.broker, pid, args.rounds
+    )
+    # the flags of the last run (the incremental one: each run starts by deleting the flags)
+    drift = drift_report(args.database_url, pid, incremental["run_id"], scenario)
     time_v = {}
     if not args.no_time_v or args.profile:
         time_v = measure_time_v(args.database_url, args.broker, pid, args.profile)
@@ -627,7 +705,7 @@ def main() -> int:
         "under 30 s": best_full < 30,
         "peak < 1.5 GB": peak < 1536,
     }
-    print(report(data, floors, fulls, memory, time_v, drift, goals))
+    print(report(data, floors, fulls, incremental, memory, time_v, drift, goals))
     log(f"total {time.perf_counter() - started:.0f} s")
     OUT.mkdir(exist_ok=True)
     (OUT / "quality-bench.json").write_text(
@@ -636,6 +714,7 @@ def main() -> int:
                 "data": data,
                 "floors": floors,
                 "fulls": fulls,
+                "incremental": incremental,
                 "memory": memory,
                 "time_v": time_v,
                 "drift": drift,

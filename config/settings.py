@@ -172,6 +172,9 @@ CELERY_ACCEPT_CONTENT = ["json"]
 QUALITY_INTERVAL_SECONDS = env_int("RATELOOP_QUALITY_INTERVAL_SECONDS", 900)
 QUALITY_BOOTSTRAP_SAMPLES = env_int("RATELOOP_QUALITY_BOOTSTRAP_SAMPLES", 500)
 QUALITY_MIN_SHARED_ITEMS = env_int("RATELOOP_QUALITY_MIN_SHARED_ITEMS", 20)
+# Where quality runs keep the judgments they read, to read only new ones next time
+# (PostgreSQL only; empty: always read everything).
+QUALITY_CACHE_DIR = os.environ.get("RATELOOP_QUALITY_CACHE_DIR", str(VAR_DIR / "cache" / "quality"))
 CELERY_BEAT_SCHEDULE = {
     "quality-refresh-all": {
         "task": "ratings.tasks.quality_refresh_all",

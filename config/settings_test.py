@@ -26,3 +26,4 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 STATIC_ROOT = tempfile.mkdtemp(prefix="rateloop-test-static-")
+QUALITY_CACHE_DIR = tempfile.mkdtemp(prefix="rateloop-test-quality-cache-")

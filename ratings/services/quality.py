@@ -6,6 +6,10 @@ Guarantees of ``quality_compute``:
   last successful run is skipped (``data_version``), and drift flags are upserted on
   (project, rater, detector, window kind, window start), so a flag is never duplicated and a
   lead's acknowledgement or resolution is kept;
+- incremental reading: on PostgreSQL a run reads only the judgments added since the last
+  run (``ratings.quality_data``); the statistics are then recomputed over all judgments,
+  since the leave-one-out consensus, the expanding drift baselines and the
+  Benjamini-Hochberg family tie every window to the others (``force`` reads everything);
 - every undefined statistic is stored without a value and with the reason;
 - database errors propagate (the Celery task retries); bad data never raises.
 """
@@ -19,7 +23,6 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Max
 from django.utils import timezone
 
 from conversations.models import Project, Role
@@ -46,24 +49,23 @@ from ratings.models import (
     AgreementSnapshot,
     DriftFlag,
     FlagState,
-    Judgment,
     QualityRun,
     RaterQuality,
     RunState,
     Scale,
     TaskKind,
 )
-from ratings.quality_data import QualityData, load, preference_label
+from ratings.quality_data import Fingerprint, QualityData, load, preference_label
 
 READ_CHARS_PER_SECOND = 40  # a fast skim: ~480 words a minute
 VERDICT_ORDER = ["correct", "incomplete", "incorrect", "cannot_judge"]
 
 
 def data_version(project: Project) -> str:
-    agg = Judgment.objects.filter(item__project=project, is_current=True).aggregate(
-        n=Count("id"), last=Max("id")
-    )
-    return hashlib.sha256(f"{agg['n']}:{agg['last']}".encode()).hexdigest()[:32]
+    """A digest of the project's current judgments (count, sum and maximum of their ids): it
+    changes with every new or edited judgment."""
+    fp = Fingerprint.of_project(project)
+    return hashlib.sha256(f"{fp.n}:{fp.id_sum}:{fp.last}".encode()).hexdigest()[:32]
 
 
 def _internal(frame: pd.DataFrame) -> pd.DataFrame:
@@ -559,8 +561,9 @@ def quality_compute(
 
     try:
         t = time.perf_counter()
-        data = load(project)
+        data = load(project, use_cache=not force)  # forced: read everything again
         t = lap("load", t)
+        timings["load_incremental"] = int(data.read == "incremental")
         now = timezone.now()
         boots = (
             n_boot if n_boot is not None else getattr(settings, "QUALITY_BOOTSTRAP_SAMPLES", 500)
