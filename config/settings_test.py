@@ -18,6 +18,9 @@ DATABASES = {
 }
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CELERY_TASK_ALWAYS_EAGER = True
+# One queue per test database, so that test runs on different databases sharing one Redis
+# never take (or purge) each other's tasks; the worker fixture listens on it.
+CELERY_TASK_DEFAULT_QUEUE = f"rateloop-test-{DATABASES['default']['NAME']}"
 CELERY_BROKER_URL = os.environ.get("TEST_CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
 CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
 MEDIA_ROOT = tempfile.mkdtemp(prefix="rateloop-test-media-")

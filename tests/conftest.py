@@ -68,6 +68,8 @@ def worker(db):
             "--without-gossip",
             "--without-mingle",
             "--without-heartbeat",
+            "--queues",
+            settings.CELERY_TASK_DEFAULT_QUEUE,
         ],
         cwd=ROOT,
         env=env,
