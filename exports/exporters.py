@@ -35,6 +35,7 @@ class Exporter:
     name: str = ""
     kinds: tuple[str, ...] = (TaskKind.PAIRWISE,)
     needs_decision: bool = True
+    python_json: bool = False  # JSON lines exactly as json.dumps writes them (see writers.py)
     schema: pa.Schema
 
     def rows(self, record: Record, decision: Decision | None, options: dict) -> Iterable[dict]:
@@ -91,6 +92,7 @@ class HHRlhf(Exporter):
     own source preference exports back byte for byte, line for line."""
 
     name = "hh-rlhf"
+    python_json = True  # the published files' separators, for byte-identical round trips
     schema = pa.schema([("chosen", pa.string()), ("rejected", pa.string())])
 
     def rows(self, record, decision, options):

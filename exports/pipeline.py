@@ -27,7 +27,6 @@ from exports.canonical import (
     all_pairwise_votes,
     count_items,
     iter_records,
-    serial_reads,
 )
 from exports.exporters import REGISTRY, Kto, prompt_text
 from exports.pseudonyms import rater_labels
@@ -147,56 +146,61 @@ def run_export(
     out_dir.mkdir(parents=True, exist_ok=True)
     partial = {s: out_dir / f".{names[s]}.partial" for s in splits}
     writers = {
-        s: RowWriter(partial[s], options.file_type, options.compress, exporter.schema)
+        s: RowWriter(
+            partial[s],
+            options.file_type,
+            options.compress,
+            exporter.schema,
+            python_json=exporter.python_json,
+        )
         for s in splits
     }
     dropped: Counter = Counter()
     rubric_versions, guideline_versions, rater_ids = set(), set(), set()
     read = 0
     try:
-        with serial_reads():
-            for record in iter_records(project, kind, f):
-                read += 1
-                if progress is not None and read % 2000 == 0:
-                    progress(read, total)
-                decision = None
-                votes = record.votes
-                if kind == TaskKind.PAIRWISE:
-                    decision = aggregator.decide(record.item_id, votes)
-                    if decision.n_votes < options.min_raters:
-                        dropped["fewer_raters_than_min_raters"] += 1
-                        continue
-                    if decision.agreement < options.min_agreement:
-                        dropped["agreement_below_min_agreement"] += 1
-                        continue
-                    if decision.both_bad and options.both_bad == "drop":
-                        dropped["both_bad"] += 1
-                        continue
-                    if decision.winner == "tie" and not (
-                        decision.both_bad and isinstance(exporter, Kto)
-                    ):
-                        dropped["tie"] += 1
-                        continue
-                elif len(votes) < options.min_raters:
+        for record in iter_records(project, kind, f):
+            read += 1
+            if progress is not None and read % 2000 == 0:
+                progress(read, total)
+            decision = None
+            votes = record.votes
+            if kind == TaskKind.PAIRWISE:
+                decision = aggregator.decide(record.item_id, votes)
+                if decision.n_votes < options.min_raters:
                     dropped["fewer_raters_than_min_raters"] += 1
                     continue
-                for v in votes:
-                    rubric_versions.add(v.rubric_version)
-                    guideline_versions.add(v.guidelines_version)
-                    rater_ids.add(v.rater_id)
-                split = split_of(record.prompt, options.seed, options.test_fraction)
-                produced = False
-                if exporter.name == "rubric-scores":
-                    extra["_rater_labels"] = rater_labels(
-                        project=project,
-                        user_ids=[v.rater_id for v in votes],
-                        reveal=options.reveal_raters,
-                    )
-                for row in exporter.rows(record, decision, extra):
-                    writers[split].write(row)
-                    produced = True
-                if not produced:
-                    dropped["no_row_for_this_format"] += 1
+                if decision.agreement < options.min_agreement:
+                    dropped["agreement_below_min_agreement"] += 1
+                    continue
+                if decision.both_bad and options.both_bad == "drop":
+                    dropped["both_bad"] += 1
+                    continue
+                if decision.winner == "tie" and not (
+                    decision.both_bad and isinstance(exporter, Kto)
+                ):
+                    dropped["tie"] += 1
+                    continue
+            elif len(votes) < options.min_raters:
+                dropped["fewer_raters_than_min_raters"] += 1
+                continue
+            for v in votes:
+                rubric_versions.add(v.rubric_version)
+                guideline_versions.add(v.guidelines_version)
+                rater_ids.add(v.rater_id)
+            split = split_of(record.prompt, options.seed, options.test_fraction)
+            produced = False
+            if exporter.name == "rubric-scores":
+                extra["_rater_labels"] = rater_labels(
+                    project=project,
+                    user_ids=[v.rater_id for v in votes],
+                    reveal=options.reveal_raters,
+                )
+            for row in exporter.rows(record, decision, extra):
+                writers[split].write(row)
+                produced = True
+            if not produced:
+                dropped["no_row_for_this_format"] += 1
         files = {s: w.close() for s, w in writers.items()}
     except BaseException:
         for w in writers.values():

@@ -1,6 +1,9 @@
 """Write rows to JSONL, Parquet or CSV (optionally gzip), streaming, and describe the file.
 
 Memory stays flat: JSONL and CSV write row by row, Parquet in row groups of ``batch_rows``.
+JSON lines are compact (orjson: UTF-8, no spaces after separators, several times faster than
+the standard library), except for formats that must match a published file's bytes
+(``python_json``: ``json.dumps(row, ensure_ascii=False)``, as the HH-RLHF files are written).
 """
 
 import csv
@@ -13,6 +16,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
+import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -38,13 +42,30 @@ def file_sha256(path: Path) -> str:
 
 # json.dumps(row, ensure_ascii=False), without building an encoder for every row
 _dumps = json.JSONEncoder(ensure_ascii=False).encode
+_ORJSON_OPTIONS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS
+
+
+def _compact_line(row: dict) -> bytes:
+    return orjson.dumps(row, option=_ORJSON_OPTIONS)
+
+
+def _python_line(row: dict) -> bytes:
+    return (_dumps(row) + "\n").encode("utf-8")
 
 
 class RowWriter:
     def __init__(
-        self, path: Path, file_type: str, compress: bool, schema: pa.Schema, batch_rows: int = 5000
+        self,
+        path: Path,
+        file_type: str,
+        compress: bool,
+        schema: pa.Schema,
+        batch_rows: int = 2000,
+        *,
+        python_json: bool = False,
     ):
         self.path, self.file_type, self.compress, self.schema = path, file_type, compress, schema
+        self.line = _python_line if python_json else _compact_line
         self.rows = 0
         self.batch: list[dict] = []
         self.batch_rows = batch_rows
@@ -57,6 +78,7 @@ class RowWriter:
         raw = self.files.enter_context(path.open("wb"))
         if compress:
             raw = gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=5)
+        self.raw = raw
         self.text = io.TextIOWrapper(
             raw, encoding="utf-8", newline="" if file_type == "csv" else "\n"
         )
@@ -67,7 +89,7 @@ class RowWriter:
     def write(self, row: dict) -> None:
         self.rows += 1
         if self.file_type == "jsonl":
-            self.text.write(_dumps(row) + "\n")
+            self.raw.write(self.line(row))  # bytes: the text layer is only used by CSV
         elif self.file_type == "csv":
             self.csv.writerow(
                 {k: _dumps(v) if isinstance(v, list | dict) else v for k, v in row.items()}
