@@ -8,7 +8,9 @@ Options: --database-url (default postgres://postgres@127.0.0.1:5432/rateloop_loa
 is DROPPED and recreated unless --reuse, so its name must contain "bench"), --pairs (default
 100000), --overlap (3), --reuse (keep a database seeded by an earlier run: only the
 assignments and judgments of earlier runs are deleted), --rate R (raters think between
-ratings so that R ratings/s are offered in all; default 0: no think time), --workers,
+ratings so that R ratings/s are offered in all; default 0: no think time), --think-ms T (each
+rater reads a task for a uniformly drawn 0.5 T to 1.5 T ms between receiving it and
+submitting; default 0), --client lean|httpx (the generator's HTTP client; default lean), --workers,
 --threads, --worker-class and --keep-alive (gunicorn; default 2 gthread workers x 4 threads,
 keep-alive 10 s), --port, --reference-seconds (default 10), --seed.
 
@@ -29,7 +31,10 @@ What it does:
    capacity (and whose latencies are then set by Little's law: raters / throughput), not a
    simulation of human pace. Latencies and ratings count from the end of the warm-up for
    --duration seconds; then each rater finishes the rating it holds and stops. One asyncio
-   event loop drives all raters, each with its own httpx client (one keep-alive connection);
+   event loop drives all raters, each with its own keep-alive connection. The default client
+   is a lean HTTP/1.1 client on asyncio streams (``Http11Connection``), which costs the
+   generator a fraction of httpx's CPU per call, CPU the server shares; ``--client httpx``
+   runs the same calls through httpx;
 5. CPU during each measured window, read from /proc: the load generator itself, the
    gunicorn processes, the PostgreSQL backends of this database, and the whole machine
    (what is left is other work on the machine, which is reported); from the CPU cost of a
@@ -229,25 +234,122 @@ def capacity(used: dict[str, float], units: int) -> float:
 # --- the load ---------------------------------------------------------------------------------
 
 
-async def call(client: httpx.AsyncClient, method: str, url: str, **kwargs):
-    """One request: (status, response or None, started, finished); status 0 when the
-    connection failed (reset or closed by the server), which is counted as a failed call."""
+class Http11Connection:
+    """A lean HTTP/1.1 client: one keep-alive connection on asyncio streams, one request at a
+    time, JSON bodies. It makes the same calls as httpx did (method, path, token, JSON body;
+    httpx also sent Accept, Accept-Encoding and User-Agent headers, which change nothing for
+    these calls) and reads the status line, the headers and a Content-Length or chunked body.
+    It does what the load needs and nothing else, so that the generator takes less of the
+    CPUs it shares with the server. A connection that failed or that the server closed is
+    opened again on the next request."""
+
+    def __init__(self, base_url: str, token: str, timeout: float = 60.0) -> None:
+        host, port = base_url.removeprefix("http://").split(":")
+        self.host, self.port, self.timeout = host, int(port), timeout
+        self.head = f"Host: {host}:{port}\r\nAuthorization: Token {token}\r\n"
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def request(self, method: str, path: str, body: dict | None = None) -> tuple[int, bytes]:
+        """(status, body); raises OSError (a timeout is one) or asyncio.IncompleteReadError
+        when the connection fails, after closing it."""
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await self._request(method, path, body)
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
+            await self.aclose()
+            raise
+
+    async def _request(self, method: str, path: str, body: dict | None) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        payload = json.dumps(body, separators=(",", ":")).encode() if body is not None else b""
+        head = f"{method} {path} HTTP/1.1\r\n{self.head}"
+        if body is not None:
+            head += f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
+        self.writer.write(head.encode("latin-1") + b"\r\n" + payload)
+        status_line, *lines = (await self.reader.readuntil(b"\r\n\r\n")).split(b"\r\n")
+        status = int(status_line.split(b" ", 2)[1])
+        headers = {}
+        for line in lines:
+            if line:
+                name, _, value = line.partition(b":")
+                headers[name.strip().lower()] = value.strip()
+        if headers.get(b"transfer-encoding", b"").lower() == b"chunked":
+            content = b""
+            while size := int((await self.reader.readuntil(b"\r\n"))[:-2].split(b";")[0], 16):
+                content += (await self.reader.readexactly(size + 2))[:-2]
+            await self.reader.readuntil(b"\r\n")
+        else:
+            content = await self.reader.readexactly(int(headers.get(b"content-length", b"0")))
+        if headers.get(b"connection", b"").lower() == b"close":
+            await self.aclose()
+        return status, content
+
+    async def aclose(self) -> None:
+        if self.writer is not None:
+            writer, self.reader, self.writer = self.writer, None, None
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+
+    async def __aenter__(self) -> "Http11Connection":
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.aclose()
+
+
+class HttpxConnection:
+    """The same interface on httpx (``--client httpx``), to compare the two generators."""
+
+    def __init__(self, base_url: str, token: str, timeout: float = 60.0) -> None:
+        self.client = httpx.AsyncClient(
+            base_url=base_url,
+            headers={"Authorization": f"Token {token}"},
+            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+            timeout=httpx.Timeout(timeout),
+        )
+
+    async def request(self, method: str, path: str, body: dict | None = None) -> tuple[int, bytes]:
+        try:
+            r = await self.client.request(method, path, json=body)
+        except httpx.TransportError as exc:
+            raise OSError(str(exc)) from exc
+        return r.status_code, r.content
+
+    async def __aenter__(self) -> "HttpxConnection":
+        await self.client.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.client.__aexit__(*exc)
+
+
+CLIENTS = {"lean": Http11Connection, "httpx": HttpxConnection}
+
+
+async def call(client, method: str, url: str, body: dict | None = None):
+    """One request: (status, body, started, finished); status 0 when the connection failed
+    (reset or closed by the server), which is counted as a failed call."""
     started = time.perf_counter()
     try:
-        r = await client.request(method, url, **kwargs)
-    except httpx.TransportError:
-        return 0, None, started, time.perf_counter()
-    return r.status_code, r, started, time.perf_counter()
+        status, content = await client.request(method, url, body)
+    except (OSError, asyncio.IncompleteReadError):
+        return 0, b"", started, time.perf_counter()
+    return status, content, started, time.perf_counter()
 
 
 async def rater_loop(
-    client: httpx.AsyncClient, slug: str, window: Window, rng: random.Random, period: float
+    client, slug: str, window: Window, rng: random.Random, period: float, think: float
 ) -> dict:
     """next, then submit, until told to stop; a rater that holds a lease when told to stop
     submits it first. After a submit whose connection failed (outcome unknown) the next
     ``next`` returns the same lease if the submit did not get through. With ``period`` > 0
-    the rater thinks between ratings so that a rating starts every ``period`` seconds on
-    average (exponential gaps), unless the service is slower than that."""
+    the rater waits between ratings so that a rating starts every ``period`` seconds on
+    average (exponential gaps), unless the service is slower than that. With ``think`` > 0
+    the rater reads the task for a uniformly drawn 0.5 to 1.5 times ``think`` seconds between
+    receiving it and submitting (not counted in either call's latency)."""
     done = {"submitted": 0, "exhausted": False, "http_errors": 0, "reset_next": 0, "unknown": 0}
     next_url = f"/api/v1/projects/{slug}/next/"
     holding = False
@@ -259,8 +361,8 @@ async def rater_loop(
             cycle = max(cycle, time.perf_counter())
             if window.stop:
                 break
-        status, r, started, finished = await call(
-            client, "POST", next_url, json={"kind": "pairwise"}
+        status, content, started, finished = await call(
+            client, "POST", next_url, {"kind": "pairwise"}
         )
         window.record("next", started, finished, status, status == 200)
         if status == 204:
@@ -271,9 +373,11 @@ async def rater_loop(
             await asyncio.sleep(0.05)
             continue
         holding = True
+        if think:
+            await asyncio.sleep(think * rng.uniform(0.5, 1.5))
         body = {"choice": rng.choice(CHOICES), "time_on_task_ms": rng.randint(3000, 90000)}
-        url = f"/api/v1/assignments/{r.json()['assignment_id']}/submit/"
-        status, r, started, finished = await call(client, "POST", url, json=body)
+        url = f"/api/v1/assignments/{json.loads(content)['assignment_id']}/submit/"
+        status, content, started, finished = await call(client, "POST", url, body)
         window.record("submit", started, finished, status, status == 201)
         if status == 201:
             done["submitted"] += 1
@@ -285,12 +389,12 @@ async def rater_loop(
     return done
 
 
-async def reference_loop(client: httpx.AsyncClient, window: Window) -> None:
+async def reference_loop(client, window: Window) -> None:
     while not window.stop:
-        status, r, started, finished = await call(client, "GET", "/api/v1/projects/")
+        status, content, started, finished = await call(client, "GET", "/api/v1/projects/")
         window.record("GET /api/v1/projects/", started, finished, status, status == 200)
         if status not in (0, 200):
-            raise RuntimeError(f"reference call answered {status}: {r.text[:300]}")
+            raise RuntimeError(f"reference call answered {status}: {content[:300]!r}")
 
 
 async def timed(window: Window, tasks: list, warmup: float, seconds: float, cpu):
@@ -307,29 +411,23 @@ async def timed(window: Window, tasks: list, warmup: float, seconds: float, cpu)
     return await asyncio.gather(*running), cpu_used(before, after)
 
 
-def clients_for(base_url: str, tokens: list[str]) -> list[httpx.AsyncClient]:
-    """One client, i.e. one keep-alive connection, per rater. A single client with a pool of
-    N connections costs the generator about four times more CPU per request (the pool's
-    bookkeeping grows with its size), which would be taken from the server."""
-    return [
-        httpx.AsyncClient(
-            base_url=base_url,
-            headers={"Authorization": f"Token {token}"},
-            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
-            timeout=httpx.Timeout(60.0),
-        )
-        for token in tokens
-    ]
+def clients_for(base_url: str, tokens: list[str], kind: str = "lean") -> list:
+    """One client, i.e. one keep-alive connection, per rater. (With httpx, a single client
+    with a pool of N connections cost the generator about four times more CPU per request
+    than one client per rater: the pool's bookkeeping grows with its size.)"""
+    return [CLIENTS[kind](base_url, token) for token in tokens]
 
 
-async def run_reference(base_url: str, tokens: list[str], seconds: float, cpu) -> list[str]:
+async def run_reference(
+    base_url: str, tokens: list[str], seconds: float, cpu, kind: str
+) -> list[str]:
     lines = []
     for concurrency in (1, len(tokens)):
         window = Window()
         async with contextlib.AsyncExitStack() as stack:
             clients = [
                 await stack.enter_async_context(c)
-                for c in clients_for(base_url, tokens[:concurrency])
+                for c in clients_for(base_url, tokens[:concurrency], kind)
             ]
             _, used = await timed(
                 window, [reference_loop(c, window) for c in clients], 2.0, seconds, cpu
@@ -358,13 +456,15 @@ async def run_load(
     seconds: float,
     seed: int,
     period: float,
+    think: float,
     cpu,
+    kind: str,
 ) -> tuple[Window, list[dict], dict]:
     window = Window()
     async with contextlib.AsyncExitStack() as stack:
-        clients = [await stack.enter_async_context(c) for c in clients_for(base_url, tokens)]
+        clients = [await stack.enter_async_context(c) for c in clients_for(base_url, tokens, kind)]
         loops = [
-            rater_loop(client, slug, window, random.Random(seed * 1000 + i), period)
+            rater_loop(client, slug, window, random.Random(seed * 1000 + i), period, think)
             for i, client in enumerate(clients)
         ]
         results, used = await timed(window, loops, warmup, seconds, cpu)
@@ -497,7 +597,7 @@ def describe_machine(database_url: str) -> str:
         (version,) = conn.execute("SHOW server_version").fetchone()
     return (
         f"PostgreSQL {version.split()[0]}; {os.cpu_count()} CPUs; Python "
-        f"{platform.python_version()}; httpx {httpx.__version__}"
+        f"{platform.python_version()}"
     )
 
 
@@ -515,6 +615,8 @@ def main() -> int:
     parser.add_argument("--reference-seconds", type=float, default=10.0)
     parser.add_argument("--reuse", action="store_true")
     parser.add_argument("--rate", type=float, default=0.0)
+    parser.add_argument("--think-ms", type=float, default=0.0)
+    parser.add_argument("--client", choices=sorted(CLIENTS), default="lean")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--worker-class", default="gthread")
@@ -550,7 +652,9 @@ def main() -> int:
     try:
         wait_ready(base_url, tokens[0], proc)
         log("gunicorn answers; reference calls")
-        reference = asyncio.run(run_reference(base_url, tokens, args.reference_seconds, cpu))
+        reference = asyncio.run(
+            run_reference(base_url, tokens, args.reference_seconds, cpu, args.client)
+        )
         log(f"rating load: {args.raters} raters, warm-up {args.warmup:g} s, {args.duration:g} s")
 
         window, results, used = asyncio.run(
@@ -562,7 +666,9 @@ def main() -> int:
                 args.duration,
                 args.seed,
                 args.raters / args.rate if args.rate else 0.0,
+                args.think_ms / 1000,
                 cpu,
+                args.client,
             )
         )
         log("raters stopped; checking the database")
@@ -578,12 +684,23 @@ def main() -> int:
     )
     print(describe_machine(args.database_url))
     print(f"server: {server}")
+    print(
+        "load generator: "
+        + (
+            f"httpx {httpx.__version__}"
+            if args.client == "httpx"
+            else "HTTP/1.1 on asyncio streams (--client lean)"
+        )
+        + ", one keep-alive connection per rater"
+    )
     print(f"other load: the machine was {100 * idle_busy:.0f}% busy in the 3 s before the run")
     print(
         f"project: {items:,} pairwise items, overlap {args.overlap}; {args.raters} raters, "
         + (
             f"thinking between ratings to offer {args.rate:g} ratings/s in all"
             if args.rate
+            else f"{args.think_ms:g} ms think time (0.5-1.5x) between a task and its submit"
+            if args.think_ms
             else "no think time"
         )
         + f"; warm-up {args.warmup:g} s, measured {args.duration:g} s"

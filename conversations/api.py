@@ -31,7 +31,7 @@ class ProjectListApi(APIView):
 
     @extend_schema(responses=OutputSerializer(many=True))
     def get(self, request: Request) -> Response:
-        projects = Project.objects.visible_to(request.user)
+        projects = Project.objects.with_viewer_role(request.user)
         data = self.OutputSerializer(projects, many=True, context={"request": request}).data
         return Response(data)
 

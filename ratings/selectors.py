@@ -13,7 +13,7 @@ from django.utils import timezone
 from conversations.models import KBReference, Message, Project
 from ratings.models import Assignment, AssignmentState, Item, Judgment, TaskKind
 from ratings.services.assignments import allowed_kinds
-from ratings.services.judgments import current_rubric
+from ratings.services.judgments import NOT_READ, current_rubric
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ class ResponseView:
     kb_references: list[dict]
 
 
-def _kb(message: Message) -> list[dict]:
+def _kb(message_id: int) -> list[dict]:
     return [
         {
             "article_id": r.article_id,
@@ -32,37 +32,50 @@ def _kb(message: Message) -> list[dict]:
             "version": r.version,
             "snippet": r.snippet,
         }
-        for r in KBReference.objects.filter(message=message).order_by("position")
+        for r in KBReference.objects.filter(message_id=message_id).order_by("position")
     ]
 
 
 def task_view(assignment: Assignment) -> dict:
-    """Everything the rater needs for this assignment, and nothing that identifies a model."""
-    item = (
-        Item.objects.select_related("project", "response", "response_b")
-        .only(
-            "kind",
-            "project__slug",
-            "project__guidelines_version",
-            "response__conversation_id",
-            "response__position",
-            "response__content",
-            "response_b__content",
+    """Everything the rater needs for this assignment, and nothing that identifies a model.
+
+    One query (the context and the responses) for an assignment from ``assignment_next``,
+    which comes with its item, project, rated response and rubric digest; others load those.
+    """
+    item = assignment.item if Assignment.item.is_cached(assignment) else None
+    if item is None or not Item.response.is_cached(item):
+        item = (
+            Item.objects.select_related("project", "response")
+            .only(
+                "kind",
+                "response_b_id",
+                "project__slug",
+                "project__guidelines_version",
+                "response__conversation_id",
+                "response__position",
+            )
+            .get(pk=assignment.item_id)
         )
-        .get(pk=assignment.item_id)
-    )
     project = item.project
-    context = Message.objects.context_of(item.response).values("role", "content", "name")
+    response_ids = [item.response_id, item.response_b_id]
+    rows = (
+        (Message.objects.context_of(item.response) | Message.objects.filter(pk__in=response_ids))
+        .order_by("position", "candidate")
+        .values_list("id", "role", "content", "name")
+    )
+    context, contents = [], {}
+    for pk, role, content, name in rows:
+        if pk in response_ids:
+            contents[pk] = content
+        else:
+            context.append({"role": role, "content": content, "name": name})
     if item.kind == TaskKind.PAIRWISE:
-        a, b = item.response, item.response_b
+        a, b = contents[item.response_id], contents[item.response_b_id]
         left, right = (a, b) if assignment.left_is_a else (b, a)
-        responses = [
-            ResponseView("left", left.content, []),
-            ResponseView("right", right.content, []),
-        ]
+        responses = [ResponseView("left", left, []), ResponseView("right", right, [])]
     else:
-        responses = [ResponseView("response", item.response.content, _kb(item.response))]
-    rubric = current_rubric(project)
+        responses = [ResponseView("response", contents[item.response_id], _kb(item.response_id))]
+    rubric = current_rubric(project, digest=getattr(assignment, "rubric_digest", NOT_READ))
     criteria = [
         {
             "key": c.key,
@@ -82,9 +95,7 @@ def task_view(assignment: Assignment) -> dict:
         "kind": item.kind,
         "project": project.slug,
         "lease_expires_at": assignment.lease_expires_at,
-        "context": [
-            {"role": m["role"], "content": m["content"], "name": m["name"]} for m in context
-        ],
+        "context": context,
         "responses": [r.__dict__ for r in responses],
         "rubric_version": rubric.version if rubric else None,
         "criteria": criteria,

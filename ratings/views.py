@@ -58,7 +58,9 @@ VERDICTS = [
 
 
 def _project(request: HttpRequest, slug: str) -> Project:
-    return get_object_or_404(Project.objects.visible_to(request.user), slug=slug)
+    """The project, if the user is a member (404 otherwise), with the user's role read in the
+    same query for the role checks of this request."""
+    return get_object_or_404(Project.objects.with_viewer_role(request.user), slug=slug)
 
 
 def _render_task(

@@ -11,6 +11,9 @@ def role_of(*, user, project: Project) -> str | None:
         return None
     if user.is_superuser:
         return Role.LEAD
+    # Read together with the project by ``Project.objects.with_viewer_role(user)``.
+    if getattr(project, "viewer_id", None) == user.pk:
+        return project.viewer_role
     return (
         Membership.objects.filter(project=project, user=user).values_list("role", flat=True).first()
     )
