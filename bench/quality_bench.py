@@ -170,8 +170,9 @@ EDIT_SHARE = 0.01
 
 
 def edit_judgments(database_url: str, pid: int, share: float) -> int:
-    """Give ``share`` of the project's current judgments a new version with the same answer,
-    one second later, as the rating page's edit does (old version kept, no longer current):
+    """Give about ``share`` of the project's current judgments (drawn at random) a new version
+    with the same answer, one second later, as the rating page's edit does (old version kept,
+    no longer current):
     new judgment rows and replaced ones, for the incremental run."""
     with psycopg.connect(database_url) as conn:
         cols = [
@@ -191,8 +192,8 @@ def edit_judgments(database_url: str, pid: int, share: float) -> int:
         conn.execute(
             "CREATE TEMP TABLE picked AS SELECT j.id FROM ratings_judgment j"
             " JOIN ratings_item i ON i.id = j.item_id"
-            " WHERE i.project_id = %s AND j.is_current AND j.id %% %s = 0",
-            (pid, round(1 / share)),
+            " WHERE i.project_id = %s AND j.is_current AND random() < %s",
+            (pid, share),
         )
         conn.execute(
             "UPDATE ratings_judgment SET is_current = false WHERE id IN (SELECT id FROM picked)"

@@ -16,7 +16,9 @@ read. Gold flags are re-read every time, since a lead can promote an item at any
 
 import io
 import json
+import logging
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +50,8 @@ SCORE_COLUMNS = ["judgment_id", "criterion_key", "value"]
 # Copied from each score's judgment, so that the computations need no join.
 SCORE_CONTEXT = ["item_id", "rater_id", "kind", "is_external"]
 
+
+logger = logging.getLogger(__name__)
 
 # Bump when the cached columns or their meaning change: older caches are then ignored.
 CACHE_FORMAT = 1
@@ -168,6 +172,7 @@ def _cache_dir(pid: int) -> Path | None:
 
 
 def _read_cache(path: Path) -> tuple[Fingerprint, pd.DataFrame, pd.DataFrame] | None:
+    _wait_for_write(path)
     try:
         meta = json.loads((path / "meta.json").read_text())
         if meta.get("format") != CACHE_FORMAT:
@@ -194,6 +199,40 @@ def _write_cache(path: Path, fp: Fingerprint, judgments: pd.DataFrame, scores: p
     os.replace(path / f"judgments.arrow{tmp}", path / "judgments.arrow")
     os.replace(path / f"scores.arrow{tmp}", path / "scores.arrow")
     os.replace(path / f"meta.json{tmp}", path / "meta.json")
+
+
+_writes: dict[Path, threading.Thread] = {}
+_writes_lock = threading.Lock()
+
+
+def _write_cache_soon(path: Path, fp: Fingerprint, judgments: pd.DataFrame, scores: pd.DataFrame):
+    """Write the cache in a background thread (Arrow writes without holding the interpreter
+    lock, so the run's statistics go on meanwhile); a later read of the same cache in this
+    process waits for it. The frames are shallow copies: the run may replace their columns,
+    never change the data in place."""
+    _wait_for_write(path)
+    thread = threading.Thread(
+        target=_write_quietly,
+        args=(path, fp, judgments.copy(deep=False), scores.copy(deep=False)),
+        name="quality-cache-write",
+    )
+    with _writes_lock:
+        _writes[path] = thread
+    thread.start()
+
+
+def _write_quietly(path: Path, fp: Fingerprint, judgments: pd.DataFrame, scores: pd.DataFrame):
+    try:
+        _write_cache(path, fp, judgments, scores)
+    except (OSError, ValueError) as exc:  # no cache only makes the next run read everything
+        logger.warning("could not write the quality cache in %s: %s", path, exc)
+
+
+def _wait_for_write(path: Path) -> None:
+    with _writes_lock:
+        thread = _writes.pop(path, None)
+    if thread is not None:
+        thread.join()
 
 
 def _merge(
@@ -237,7 +276,7 @@ def _copy_incremental(project: Project, use_cache: bool) -> tuple[pd.DataFrame, 
             judgments, scores = _copy_judgments_and_scores(pid)
     actual = Fingerprint.of_frame(judgments)
     if how == "full" or actual != cached[0]:
-        _write_cache(path, actual, judgments, scores)
+        _write_cache_soon(path, actual, judgments, scores)
     return judgments, scores, how
 
 

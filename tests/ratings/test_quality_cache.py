@@ -106,6 +106,7 @@ def test_unreadable_or_foreign_cache_means_a_full_read(judged, settings):
     project, _ = judged
     load(project)
     path = quality_data._cache_dir(project.pk)
+    quality_data._wait_for_write(path)  # the cache is written in the background
     (path / "judgments.arrow").write_bytes(b"not an arrow file")
     assert load(project).read == "full"
     meta = json.loads((path / "meta.json").read_text())
