@@ -75,7 +75,7 @@ class RowWriter:
             return
         # the writer owns the file until close() or abort(): an ExitStack holds it open
         self.files = ExitStack()
-        raw = self.files.enter_context(path.open("wb"))
+        raw = self.files.enter_context(path.open("wb", buffering=1 << 20))
         if compress:
             raw = gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=5)
         self.raw = raw
