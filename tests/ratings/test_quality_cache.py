@@ -109,6 +109,7 @@ def test_unreadable_or_foreign_cache_means_a_full_read(judged, settings):
     quality_data._wait_for_write(path)  # the cache is written in the background
     (path / "judgments.arrow").write_bytes(b"not an arrow file")
     assert load(project).read == "full"
+    quality_data._wait_for_write(path)  # the full read rewrote the cache
     meta = json.loads((path / "meta.json").read_text())
     (path / "meta.json").write_text(json.dumps({**meta, "format": -1}))
     assert load(project).read == "full"
