@@ -83,7 +83,10 @@ def _id(value: object, field: str) -> str:
 def _datetime(value: object, field: str) -> datetime | None:
     if value in (None, ""):
         return None
-    parsed = parse_datetime(value) if isinstance(value, str) else None
+    try:
+        parsed = parse_datetime(value) if isinstance(value, str) else None
+    except ValueError:  # well formed but impossible, e.g. month 13
+        parsed = None
     if parsed is None:
         raise RecordError(field, f"expected an ISO 8601 date-time, got {value!r}")
     if parsed.tzinfo is None:
@@ -158,15 +161,17 @@ def _require_response(conv: ParsedConversation) -> ParsedConversation:
 # --- native JSONL and OpenAI chat messages ----------------------------------------------------
 
 
-_FAST_KEYS = frozenset({"role", "content", "name", "model", "id", "metadata"})
+FAST_MESSAGE_KEYS = frozenset({"role", "content", "name", "model", "id", "metadata"})
 
 
 def _message_fast(item: object, position: int, aliases: dict[str, str]) -> ParsedMessage | None:
     """The common case (plain strings, no KB references) without per-field checks; None
     sends anything unusual to the full validation, which names the bad field."""
-    if type(item) is not dict or not item.keys() <= _FAST_KEYS:
+    if type(item) is not dict or not item.keys() <= FAST_MESSAGE_KEYS:
         return None
     content, role = item.get("content"), item.get("role")
+    if type(role) is not str:  # (a list or an object cannot be looked up in aliases)
+        return None
     role = aliases.get(role, role)
     if type(content) is not str or role not in ROLES or not content.strip():
         return None

@@ -14,6 +14,7 @@ import itertools
 import json
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -21,15 +22,24 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from conversations.importers.fastpath import fast_path
 from conversations.importers.formats import PARSERS, detect_json_format
+from conversations.importers.pipeline import (
+    Batch,
+    Prepared,
+    Rejected,
+    can_fork,
+    prepare_batches,
+    worker_batches,
+)
 from conversations.importers.readers import (
     RecordReadError,
     iter_csv_conversations,
     iter_json_lines,
     open_stream,
 )
-from conversations.importers.records import ParsedConversation, RecordError, SourceRecord
-from conversations.importers.writers import writer_class
+from conversations.importers.records import RecordError, SourceRecord
+from conversations.importers.writers import BaseWriter, writer_class
 from conversations.models import Conversation, Project, SourceFormat
 
 
@@ -103,41 +113,32 @@ ProgressCallback = Callable[[ImportSummary], None]
 
 
 class _Importer:
+    """Takes the batches of ``prepare_batches``: reports the rejected records, checks the
+    conversations against each other and the database, and hands the new ones to the writer
+    (in a helper thread where the writer allows, so that storing a batch overlaps with
+    receiving the next)."""
+
     def __init__(
         self,
         *,
         project: Project,
         source_name: str,
-        fmt: str,
         skip_invalid: bool,
         rejects: BinaryIO | None,
-        import_job_id: int | None,
-        author_id: int | None,
-        batch_size: int,
+        writer: BaseWriter,
         summary: ImportSummary,
     ):
         self.project = project
         self.source_name = source_name
         self.skip_invalid = skip_invalid
         self.rejects = rejects
-        self.batch_size = batch_size
         self.summary = summary
-        self.parser = PARSERS[fmt]
-        self.writer = writer_class()(
-            project_id=project.pk,
-            source_format=fmt,
-            source_name=source_name,
-            import_job_id=import_job_id,
-            author_id=author_id,
-            now=timezone.now(),
-        )
-        self.batch: list[tuple[SourceRecord, ParsedConversation]] = []
-        # COPY of one batch overlaps with parsing the next (PostgreSQL only)
-        self.pool = ThreadPoolExecutor(max_workers=1) if self.writer.background else None
+        self.writer = writer
+        self.pool = ThreadPoolExecutor(max_workers=1) if writer.background else None
         self.pending: Future | None = None
 
     def wait(self) -> None:
-        """Let the previous batch's COPY finish (and raise its error, if any)."""
+        """Let the previous batch's write finish (and raise its error, if any)."""
         if self.pending is not None:
             pending, self.pending = self.pending, None
             pending.result()
@@ -165,48 +166,35 @@ class _Importer:
             entry = {label: line, "field": fld, "error": message, "record": text}
             self.rejects.write(json.dumps(entry, ensure_ascii=False).encode() + b"\n")
 
-    def feed(self, item: SourceRecord | RecordReadError) -> None:
-        self.summary.records_read += 1
-        if isinstance(item, RecordReadError):
-            self.reject(item.line, item.label, item.field, item.message, item.raw)
-            return
-        try:
-            conversations = self.parser(item)
-        except RecordError as exc:
-            self.reject(exc.line or item.line, item.label, exc.field, exc.message, _raw_text(item))
-            return
-        for conv in conversations:
-            self.batch.append((item, conv))
-        if len(self.batch) >= self.batch_size:
-            self.flush()
-
-    def flush(self) -> None:
-        batch, self.batch = self.batch, []
-        if not batch:
-            return
+    def take(self, batch: Batch) -> None:
         s = self.summary
-        s.conversations_read += len(batch)
-        keyed: dict[str, tuple[SourceRecord, ParsedConversation, str]] = {}
-        for record, conv in batch:
-            digest = conv.content_hash()
-            external_id = conv.external_id or f"sha256:{digest}"
-            seen = keyed.get(external_id)
+        s.records_read += batch.records
+        s.bytes_read = batch.bytes_read
+        keyed: dict[str, Prepared] = {}
+        for item in batch.items:
+            if type(item) is Rejected:
+                self.reject(item.line, item.label, item.field, item.message, item.raw)
+                continue
+            s.conversations_read += 1
+            seen = keyed.get(item.external_id)
             if seen is None:
-                keyed[external_id] = (record, conv, digest)
-            elif seen[2] == digest:
+                keyed[item.external_id] = item
+            elif seen.digest == item.digest:
                 s.duplicates += 1
             else:
-                self.conflict(record, external_id)
+                self.conflict(item)
+        if not keyed:
+            return
         self.wait()
         existing = self.existing_hashes(list(keyed))
         new_rows = []
-        for external_id, (record, conv, digest) in keyed.items():
+        for external_id, item in keyed.items():
             if external_id not in existing:
-                new_rows.append((conv, external_id, digest))
-            elif existing[external_id] == digest:
+                new_rows.append(item.payload)
+            elif existing[external_id] == item.digest:
                 s.duplicates += 1
             else:
-                self.conflict(record, external_id)
+                self.conflict(item)
         if self.writing and new_rows:
             if self.pool is not None:
                 self.pending = self.pool.submit(self.writer.write, new_rows)
@@ -231,22 +219,16 @@ class _Importer:
             ).values_list("external_id", "content_hash")
         )
 
-    def conflict(self, record: SourceRecord, external_id: str) -> None:
+    def conflict(self, item: Prepared) -> None:
         self.summary.conflicts += 1
         self.reject(
-            record.line,
-            record.label,
+            item.line,
+            item.label,
             "id",
-            f"conversation {external_id!r} already exists with different content; "
+            f"conversation {item.external_id!r} already exists with different content; "
             "it is not overwritten (give the new version its own id)",
-            _raw_text(record),
+            item.raw,
         )
-
-
-def _raw_text(record: SourceRecord) -> bytes | str:
-    if record.raw:
-        return record.raw
-    return json.dumps(record.value, ensure_ascii=False, default=str)
 
 
 def looks_like_csv(stream: BinaryIO, source_name: str) -> bool:
@@ -286,11 +268,14 @@ def transcript_import(
     author_id: int | None = None,
     progress: ProgressCallback | None = None,
     batch_size: int | None = None,
+    parse_in_worker: bool | None = None,
 ) -> ImportSummary:
     """Import one transcript file (plain or gzip) into ``project``. See the module docstring.
 
-    Raises ``ImportFailed`` (nothing written) when a record is invalid and ``skip_invalid``
-    is off, or when the file holds no record at all.
+    Records are parsed in a forked child process where the writer can overlap with it
+    (PostgreSQL; ``parse_in_worker`` None), or in this one (SQLite, or ``parse_in_worker``
+    False). Raises ``ImportFailed`` (nothing written) when a record is invalid and
+    ``skip_invalid`` is off, or when the file holds no record at all.
     """
     summary = ImportSummary(source=source_name)
     data, counter, _ = open_stream(stream)
@@ -312,27 +297,48 @@ def transcript_import(
                 raise ImportFailed(summary) from None
     summary.format = fmt
     with transaction.atomic():
-        importer = _Importer(
-            project=project,
+        writer = writer_class()(
+            project_id=project.pk,
+            source_format=fmt,
             source_name=source_name,
-            fmt=fmt,
-            skip_invalid=skip_invalid,
-            rejects=rejects,
             import_job_id=import_job_id,
             author_id=author_id,
-            batch_size=batch_size or settings.IMPORT_BATCH_SIZE,
-            summary=summary,
+            now=timezone.now(),
         )
-        try:
-            for n, item in enumerate(records, 1):
-                importer.feed(item)
-                if progress is not None and n % 1000 == 0:
-                    summary.bytes_read = counter.count
-                    progress(summary)
-            importer.flush()
-        finally:
-            importer.close()
-        summary.bytes_read = counter.count
+        keep_raw = skip_invalid and rejects is not None
+
+        def make_batches() -> Iterator[Batch]:
+            return prepare_batches(
+                records,
+                parser=PARSERS[fmt],
+                writer=writer,
+                fast=fast_path(fmt, writer),
+                keep_raw=keep_raw,
+                batch_size=batch_size or settings.IMPORT_BATCH_SIZE,
+                counter=counter,
+            )
+
+        if parse_in_worker is None:
+            parse_in_worker = writer.background and can_fork()
+        # forked before the writer starts its thread
+        batches = worker_batches(make_batches) if parse_in_worker else nullcontext(make_batches())
+        with batches as stream_of_batches:
+            writer.begin()
+            importer = _Importer(
+                project=project,
+                source_name=source_name,
+                skip_invalid=skip_invalid,
+                rejects=rejects,
+                writer=writer,
+                summary=summary,
+            )
+            try:
+                for batch in stream_of_batches:
+                    importer.take(batch)
+                    if progress is not None:
+                        progress(summary)
+            finally:
+                importer.close()
         if summary.records_read == 0:
             summary.error_count = 1
             summary.errors.append(
@@ -341,6 +347,7 @@ def transcript_import(
         if summary.error_count and not skip_invalid or summary.records_read == 0:
             transaction.set_rollback(True)
             raise ImportFailed(summary)
+        writer.finish()
     if progress is not None:
         progress(summary)
     return summary

@@ -1,0 +1,220 @@
+"""The parsing half of an import: records in; batches of validated, hashed and encoded
+conversations (or rejected records) out, in this process or in a forked one.
+
+Parsing, validating, hashing and encoding the records costs more CPU than storing them, and
+in a thread the GIL would serialise that work with the writer's. ``worker_batches`` therefore
+runs ``prepare_batches`` in a child process, so that the child parses batch n+1 while the
+importer stores batch n and PostgreSQL indexes it. The child is forked: it inherits the open
+file, the parser and the writer's settings as they are, and it never touches the database
+connection (it leaves with ``os._exit``, as multiprocessing's forked processes do, so nothing
+is closed on the way out). Its batches come back pickled through a pipe, widened to 1 MiB
+(batches are megabytes); a thread in the child sends them, so that parsing goes on while a
+batch is in the pipe, and at most ``QUEUED_BATCHES`` wait, which bounds the memory of both.
+"""
+
+import contextlib
+import json
+import multiprocessing
+import os
+import pickle
+import queue
+import signal
+import threading
+import traceback
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from conversations.importers.fastpath import FastPath
+from conversations.importers.readers import CountingReader, RecordReadError
+from conversations.importers.records import ParsedConversation, RecordError, SourceRecord
+from conversations.importers.writers import BaseWriter
+
+QUEUED_BATCHES = 2  # batches the child may hold ready; bounds the memory of both processes
+FIRST_BATCH = 200
+PIPE_BYTES = 1 << 20
+POLL_SECONDS = 1.0
+STOP_SECONDS = 5.0
+
+
+class Prepared(NamedTuple):
+    """A valid conversation, ready for the duplicate check and the writer."""
+
+    line: int
+    label: str
+    raw: bytes | str  # the record's text, kept only when rejects are written
+    external_id: str
+    digest: str
+    payload: object  # what the writer's ``encode`` made of it
+
+
+class Rejected(NamedTuple):
+    line: int
+    label: str
+    field: str
+    message: str
+    raw: bytes | str
+
+
+@dataclass(slots=True)
+class Batch:
+    items: list[Prepared | Rejected]  # in the order of the file
+    records: int  # records read for this batch
+    bytes_read: int  # (compressed) bytes of the file consumed so far
+
+
+def raw_text(record: SourceRecord) -> bytes | str:
+    if record.raw:
+        return record.raw
+    return json.dumps(record.value, ensure_ascii=False, default=str)
+
+
+def prepare_batches(
+    records: Iterable[SourceRecord | RecordReadError],
+    *,
+    parser: Callable[[SourceRecord], list[ParsedConversation]],
+    writer: BaseWriter,
+    fast: FastPath | None,
+    keep_raw: bool,
+    batch_size: int,
+    counter: CountingReader,
+) -> Iterator[Batch]:
+    """Parse, validate, hash and encode the records; yield a batch every ``batch_size``
+    conversations or records, whichever comes first, and one at the end. The first batch is
+    smaller, so that the database has work after milliseconds, not after a whole batch's
+    parsing. Touches no database."""
+    items: list[Prepared | Rejected] = []
+    n_records = n_conversations = 0
+    limit = min(batch_size, FIRST_BATCH)
+    for record in records:
+        n_records += 1
+        if isinstance(record, RecordReadError):
+            raw = record.raw if keep_raw else b""
+            items.append(Rejected(record.line, record.label, record.field, record.message, raw))
+        elif fast is not None and (done := fast(record.value, record.line)) is not None:
+            external_id, digest, payload = done
+            raw = raw_text(record) if keep_raw else b""
+            items.append(Prepared(record.line, record.label, raw, external_id, digest, payload))
+            n_conversations += 1
+        else:
+            try:
+                conversations = parser(record)
+            except RecordError as exc:
+                raw = raw_text(record) if keep_raw else b""
+                line = exc.line or record.line
+                items.append(Rejected(line, record.label, exc.field, exc.message, raw))
+            else:
+                raw = raw_text(record) if keep_raw else b""
+                for conv in conversations:
+                    digest = conv.content_hash()
+                    external_id = conv.external_id or f"sha256:{digest}"
+                    payload = writer.encode(conv, external_id, digest)
+                    items.append(
+                        Prepared(record.line, record.label, raw, external_id, digest, payload)
+                    )
+                n_conversations += len(conversations)
+        if n_conversations >= limit or n_records >= limit:
+            yield Batch(items, n_records, counter.count)
+            items, n_records, n_conversations, limit = [], 0, 0, batch_size
+    yield Batch(items, n_records, counter.count)  # even if empty: the final byte count
+
+
+def can_fork() -> bool:
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+@contextlib.contextmanager
+def worker_batches(make: Callable[[], Iterator[Batch]]) -> Iterator[Iterator[Batch]]:
+    """Run ``make()`` in a forked child process; yield an iterator over its batches.
+
+    An exception in the child is raised again here, with the child's traceback as a note.
+    Leaving the block early stops the child.
+    """
+    context = multiprocessing.get_context("fork")
+    reader, writer = context.Pipe(duplex=False)
+    _widen(writer)
+    process = context.Process(
+        target=_child, args=(make, reader, writer), name="import-parser", daemon=True
+    )
+    process.start()
+    writer.close()  # the child's is then the only write end: its exit is our end of file
+    try:
+        yield _receive(reader, process)
+    finally:
+        if process.is_alive():  # only when the import stopped before the end of the file
+            process.terminate()
+            process.join(timeout=STOP_SECONDS)
+            if process.is_alive():
+                process.kill()
+        process.join()
+        reader.close()
+
+
+def _widen(connection) -> None:
+    """A 1 MiB pipe instead of 64 KiB: 16 times fewer writes, reads and wake-ups per batch."""
+    try:
+        import fcntl  # POSIX only; where there is no fork this is never called
+    except ImportError:
+        return
+    with contextlib.suppress(AttributeError, OSError):  # not Linux, or above the system's limit
+        fcntl.fcntl(connection.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+
+
+def _receive(reader, process) -> Iterator[Batch]:
+    while True:
+        try:
+            kind, value = pickle.loads(reader.recv_bytes())
+        except EOFError:
+            process.join()
+            raise RuntimeError(
+                f"the import's parsing process ended unexpectedly (exit code {process.exitcode})"
+            ) from None
+        if kind == "batch":
+            yield value
+        elif kind == "done":
+            return
+        else:
+            raise value
+
+
+def _child(make: Callable[[], Iterator[Batch]], reader, writer) -> None:
+    """Parse and send; a thread sends, so that parsing goes on while a batch is in the pipe."""
+    # the handlers inherited from the importing process (a Celery worker's, say) are not ours:
+    # SIGTERM from the importer ends this process, and Ctrl-C is the importer's to handle
+    with contextlib.suppress(ValueError):  # (only the main thread may set them)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    reader.close()  # so that writing fails, instead of blocking, once the importer is gone
+    outbox: queue.Queue = queue.Queue(maxsize=QUEUED_BATCHES)
+    sender = threading.Thread(target=_send, args=(outbox, writer), daemon=True)
+    sender.start()
+    try:
+        for batch in make():
+            _put(outbox, ("batch", batch), sender)
+    except BaseException as exc:  # every failure goes back to the importer
+        exc.add_note("".join(traceback.format_exception(exc)).rstrip())
+        try:
+            pickle.dumps(exc)
+        except Exception:
+            exc = RuntimeError(f"{type(exc).__name__}: {exc}")
+        _put(outbox, ("error", exc), sender)
+    else:
+        _put(outbox, ("done", None), sender)
+    _put(outbox, None, sender)
+    sender.join()
+
+
+def _send(outbox: queue.Queue, writer) -> None:
+    with contextlib.suppress(OSError):  # the importer is gone
+        while (message := outbox.get()) is not None:
+            writer.send_bytes(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def _put(outbox: queue.Queue, message: tuple | None, sender: threading.Thread) -> None:
+    while True:
+        try:
+            outbox.put(message, timeout=POLL_SECONDS)
+            return
+        except queue.Full:
+            if not sender.is_alive():  # nobody will read this
+                os._exit(1)

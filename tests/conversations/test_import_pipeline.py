@@ -1,0 +1,262 @@
+"""The import's fast path and its parsing process: the same rows as the general path."""
+
+import io
+import json
+import multiprocessing
+import os
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+from django.db import connection, transaction
+
+from conversations.importers import formats
+from conversations.importers.fastpath import native_copy_rows
+from conversations.importers.formats import parse_native
+from conversations.importers.records import SourceRecord
+from conversations.importers.writers import CopyWriter
+from conversations.models import Conversation, ImportJob, KBReference, Message, Project
+from conversations.services.imports import ImportFailed, transcript_import
+
+pytestmark = pytest.mark.django_db
+
+TRICKY = 'tab\there, back\\slash, 100% sure, CR\r\nLF\n, quote " and café 東京 🙂 \\N \\.'
+PLAIN_RECORDS = [
+    {"messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}]},
+    {
+        "id": "t-1",
+        "occurred_at": "2024-05-01T12:00:00+02:00",
+        "metadata": {"note": TRICKY, "n": [1, 2.5, None, True], "nested": {"a": "\\"}},
+        "messages": [
+            {"role": "developer", "content": TRICKY, "name": "sys\tname", "id": "m-1"},
+            {"role": "user", "content": "  padded  ", "metadata": {}},
+            {"role": "function", "content": "tool output", "name": "kb_search"},
+            {
+                "role": "assistant",
+                "content": TRICKY * 3,
+                "model": "bot-%d-v1",
+                "metadata": {"latency_ms": 812, "text": "a\nb"},
+            },
+        ],
+        "candidates": [],
+    },
+    {
+        "id": "t-3",  # a microsecond before 2000: the timestamp's bytes are all 0xff
+        "occurred_at": "1999-12-31T23:59:59.999999Z",
+        "messages": [{"role": "assistant", "content": "A", "id": "x" * 255}],
+    },
+    {
+        "id": "t-2",
+        "occurred_at": "",
+        "metadata": None,
+        "messages": [{"role": "assistant", "content": "x" * 300, "name": "n" * 300}],
+    },
+]
+UNUSUAL_RECORDS = [
+    dict(PLAIN_RECORDS[0], candidates=[{"content": "B"}]),
+    {"messages": [{"role": "user", "content": [{"type": "text", "text": "Q"}]}]},
+    {"messages": [{"role": "assistant", "content": "A", "kb_references": []}]},
+    {"messages": [{"role": ["user"], "content": "Q"}]},
+    {"messages": [{"role": "assistant", "content": "A", "name": None}]},
+    {"id": 7, "messages": [{"role": "assistant", "content": "A"}]},
+    {"occurred_at": "2024-05-01T12:00:00", "messages": [{"role": "assistant", "content": "A"}]},
+    {"messages": [{"role": "user", "content": "only a question"}]},
+    {"messages": [{"role": "assistant", "content": " \n\t"}]},
+]
+
+
+def writer() -> CopyWriter:
+    return CopyWriter(
+        project_id=1,
+        source_format="native",
+        source_name="file.jsonl",
+        import_job_id=None,
+        author_id=None,
+        now=datetime(2024, 1, 1, tzinfo=UTC),
+    )
+
+
+@pytest.mark.parametrize("record", PLAIN_RECORDS)
+def test_the_fast_path_gives_the_rows_of_the_general_path(record):
+    w = writer()
+    value = orjson.loads(json.dumps(record))
+    fast = native_copy_rows(w, value, 3)
+    conv = parse_native(SourceRecord(line=3, value=value))[0]
+    digest = conv.content_hash()
+    external_id = conv.external_id or f"sha256:{digest}"
+    assert fast == (external_id, digest, w.encode(conv, external_id, digest))
+
+
+@pytest.mark.parametrize("record", UNUSUAL_RECORDS)
+def test_the_fast_path_leaves_anything_unusual_to_the_general_path(record):
+    assert native_copy_rows(writer(), orjson.loads(json.dumps(record)), 1) is None
+
+
+def test_a_role_that_is_not_a_string_is_an_error_not_a_crash(project):
+    data = json.dumps({"messages": [{"role": ["user"], "content": "Q"}]}).encode()
+    with pytest.raises(ImportFailed) as exc:
+        transcript_import(project=project, stream=io.BytesIO(data), source_name="f.jsonl")
+    assert "messages[0].role: expected a string, got list" in str(exc.value)
+
+
+def rows_of(project: Project) -> list[tuple]:
+    return [
+        (
+            c.external_id,
+            c.content_hash,
+            c.source_line,
+            c.occurred_at,
+            c.metadata,
+            [
+                (m.position, m.candidate, m.role, m.content, m.name, m.model, m.source_rank)
+                + (m.external_id, m.metadata)
+                + tuple((k.article_id, k.url, k.snippet) for k in m.kb_references.all())
+                for m in c.messages.order_by("position", "candidate")
+            ],
+        )
+        for c in Conversation.objects.filter(project=project).order_by("source_line")
+    ]
+
+
+@pytest.mark.parametrize("fmt", [None, "native"])
+def test_parsing_in_a_child_process_stores_what_parsing_in_process_stores(fmt):
+    records = [
+        *PLAIN_RECORDS,
+        {
+            "id": "kb",
+            "messages": [{"role": "user", "content": "How?"}],
+            "candidates": [
+                {
+                    "content": "Like this.",
+                    "rank": 1,
+                    "kb_references": [
+                        {"article_id": "KB-1", "url": "https://kb.example.com/1", "snippet": TRICKY}
+                    ],
+                },
+                {"content": "Or so.", "kb_references": [{"article_id": "KB-2"}]},
+            ],
+        },
+    ]
+    data = b"".join(json.dumps(r).encode() + b"\n" for r in records) * 3
+    results = {}
+    for in_worker in (False, True):
+        project = Project.objects.create(slug=f"p-{in_worker}", name="p")
+        summary = transcript_import(
+            project=project,
+            stream=io.BytesIO(data),
+            source_name="f.jsonl",
+            fmt=fmt,
+            batch_size=2,
+            parse_in_worker=in_worker,
+        )
+        assert (summary.imported, summary.duplicates) == (5, 10)
+        results[in_worker] = rows_of(project)
+    assert results[True] == results[False]
+    assert Conversation.objects.get(project=project, external_id="t-3").occurred_at == datetime(
+        1999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC
+    )
+    stored = Message.objects.filter(conversation__external_id="t-1", position=0).first()
+    assert (stored.role, stored.content, stored.name) == ("system", TRICKY, "sys\tname")
+    assert KBReference.objects.filter(snippet=TRICKY).count() == 2
+
+
+def test_an_error_in_the_parsing_process_reaches_the_caller(project, monkeypatch):
+    def broken(record):
+        raise ZeroDivisionError("a bug in a parser")
+
+    monkeypatch.setitem(formats.PARSERS, "sharegpt", broken)
+    data = json.dumps({"conversations": [{"from": "human", "value": "Q"}]}).encode()
+    with pytest.raises(ZeroDivisionError, match="a bug in a parser") as exc:
+        transcript_import(
+            project=project, stream=io.BytesIO(data), source_name="f.jsonl", parse_in_worker=True
+        )
+    assert any("Traceback" in note for note in exc.value.__notes__)
+    assert Conversation.objects.filter(project=project).count() == 0
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_foreign_keys_are_deferred_again_after_an_import(project, fails):
+    """The COPY writer checks foreign keys at once during the import; the rest of the
+    transaction gets Django's deferred checks back."""
+    good = {"messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}]}
+    data = json.dumps(good).encode() + (b"\n{broken\n" if fails else b"\n")
+    try:
+        transcript_import(project=project, stream=io.BytesIO(data), source_name="f.jsonl")
+    except ImportFailed:
+        assert fails
+    sid = transaction.savepoint()
+    with connection.cursor() as cursor:  # a dangling reference passes until the commit
+        cursor.execute(
+            f"INSERT INTO {Message._meta.db_table} (conversation_id, position, candidate, role, "
+            "content, name, model, external_id, metadata) "
+            "VALUES (-1, 0, 0, 'user', 'x', '', '', '', '{}')"
+        )
+    transaction.savepoint_rollback(sid)
+
+
+def test_a_parsing_process_that_dies_fails_the_import(project, monkeypatch):
+    def dies(record):
+        os._exit(3)
+
+    monkeypatch.setitem(formats.PARSERS, "sharegpt", dies)
+    data = json.dumps({"conversations": [{"from": "human", "value": "Q"}]}).encode()
+    with pytest.raises(RuntimeError, match=r"ended unexpectedly \(exit code 3\)"):
+        transcript_import(
+            project=project, stream=io.BytesIO(data), source_name="f.jsonl", parse_in_worker=True
+        )
+    assert Conversation.objects.filter(project=project).count() == 0
+
+
+def test_an_impossible_date_is_an_error_not_a_crash(project):
+    record = {
+        "occurred_at": "2024-13-01T00:00:00Z",
+        "messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}],
+    }
+    with pytest.raises(ImportFailed) as exc:
+        transcript_import(
+            project=project, stream=io.BytesIO(json.dumps(record).encode()), source_name="f"
+        )
+    assert "line 1: occurred_at: expected an ISO 8601 date-time, got '2024-13-01" in str(exc.value)
+
+
+def test_an_import_that_stops_early_stops_its_parsing_process(project):
+    record = {"messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}]}
+    data = b"".join(json.dumps(dict(record, id=f"c{i}")).encode() + b"\n" for i in range(5000))
+
+    def progress(summary):
+        raise KeyError("stop")
+
+    with pytest.raises(KeyError, match="stop"):
+        transcript_import(
+            project=project,
+            stream=io.BytesIO(data),
+            source_name="f.jsonl",
+            progress=progress,
+            batch_size=10,
+            parse_in_worker=True,
+        )
+    assert multiprocessing.active_children() == []
+    assert Conversation.objects.filter(project=project).count() == 0
+
+
+def test_every_column_of_a_conversation_is_stored(project, lead):
+    job = ImportJob.objects.create(project=project, original_name="f.jsonl")
+    record = dict(PLAIN_RECORDS[1], id="all")
+    transcript_import(
+        project=project,
+        stream=io.BytesIO(b"\n" + json.dumps(record).encode()),
+        source_name="f.jsonl",
+        author_id=lead.pk,
+        import_job_id=job.pk,
+    )
+    conv = Conversation.objects.get(project=project)
+    assert (conv.author_id, conv.import_job_id, conv.source_line) == (lead.pk, job.pk, 2)
+    assert (conv.source_format, conv.source_name, conv.metadata) == (
+        "native",
+        "f.jsonl",
+        record["metadata"],
+    )
+    assert conv.occurred_at == datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
+    assert conv.created_at is not None
+    message = conv.messages.get(position=3)
+    assert (message.model, message.metadata) == ("bot-%d-v1", {"latency_ms": 812, "text": "a\nb"})
