@@ -1,5 +1,7 @@
 """REST API of the evaluation workflow. Each view parses, calls a service, renders."""
 
+import copy
+
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
@@ -10,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from conversations.models import Project, Role
-from conversations.services.access import require_role
+from conversations.services.access import project_of_member, require_role
 from ratings.models import Assignment, Item, Judgment, TaskKind
 from ratings.selectors import project_progress, rater_stats, task_view
 from ratings.services.assignments import RATING_ROLES, assignment_next, assignment_skip
@@ -32,10 +34,25 @@ from ratings.services.rubrics import rubric_set
 def member_project(request: Request, slug: str) -> Project:
     """The project, if the user is a member; 404 otherwise (its existence is not revealed).
     It carries the user's role, read in the same query, for the services' role checks."""
-    return get_object_or_404(Project.objects.with_viewer_role(request.user), slug=slug)
+    project = project_of_member(user=request.user, slug=slug)
+    if project is None:
+        raise Http404("No Project matches the given query.")
+    return project
 
 
-class AnswerSerializer(serializers.Serializer):
+class SharedFieldsMixin:
+    """Give each serializer shallow copies of the declared fields instead of DRF's deep
+    copies, which cost about a tenth of the server's CPU on the rating path (every field is
+    built again). A copy gets its own binding (name, parent); the rest (validators, error
+    messages, a list or dict field's child) is shared and only read while validating. Only
+    for serializers whose fields keep no per-request state and use no context: plain
+    scalar, list and dict fields, as here."""
+
+    def get_fields(self) -> dict:
+        return {name: copy.copy(field) for name, field in self._declared_fields.items()}
+
+
+class AnswerSerializer(SharedFieldsMixin, serializers.Serializer):
     scores = serializers.DictField(required=False)
     choice = serializers.CharField(required=False)
     both_bad = serializers.BooleanField(required=False)
@@ -247,7 +264,7 @@ class ItemListApi(APIView):
 class NextApi(APIView):
     """Lease my next item (or return my live lease). 204 when nothing is left for me."""
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(SharedFieldsMixin, serializers.Serializer):
         kind = serializers.ChoiceField(TaskKind.values, required=False)
 
     @extend_schema(request=InputSerializer)

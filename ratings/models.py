@@ -208,12 +208,19 @@ class AssignmentQuerySet(models.QuerySet["Assignment"]):
 class Assignment(models.Model):
     """A rater's hold on an item. One per (item, rater), ever: nobody gets an item twice."""
 
-    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="assignments")
+    # no separate indexes on item and rater: the unique (item, rater) one and the
+    # (rater, project, state) one start with them, and every claim and submit writes each index
+    item = models.ForeignKey(
+        Item, on_delete=models.CASCADE, related_name="assignments", db_index=False
+    )
     project = models.ForeignKey(
         "conversations.Project", on_delete=models.CASCADE, related_name="assignments"
     )
     rater = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="assignments"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="assignments",
+        db_index=False,
     )
     state = models.CharField(
         max_length=16, choices=AssignmentState.choices, default=AssignmentState.LEASED
@@ -273,12 +280,19 @@ class JudgmentQuerySet(models.QuerySet["Judgment"]):
 class Judgment(models.Model):
     """One rater's answer to one item, in one version. Never deleted."""
 
-    item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="judgments")
+    # no separate indexes on item and rater: the unique (item, rater, version) one and the
+    # (rater, created_at) one start with them, and every submit writes each index
+    item = models.ForeignKey(
+        Item, on_delete=models.PROTECT, related_name="judgments", db_index=False
+    )
     assignment = models.ForeignKey(
         Assignment, null=True, blank=True, on_delete=models.PROTECT, related_name="judgments"
     )
     rater = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="judgments"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="judgments",
+        db_index=False,
     )
     version = models.PositiveSmallIntegerField(default=1)
     is_current = models.BooleanField(default=True)
@@ -331,7 +345,10 @@ class Judgment(models.Model):
 class Score(models.Model):
     """One criterion's answer inside a judgment (a score, or a per-criterion preference)."""
 
-    judgment = models.ForeignKey(Judgment, on_delete=models.PROTECT, related_name="scores")
+    # no separate index on judgment: the unique (judgment, criterion) one starts with it
+    judgment = models.ForeignKey(
+        Judgment, on_delete=models.PROTECT, related_name="scores", db_index=False
+    )
     criterion = models.ForeignKey(Criterion, on_delete=models.PROTECT, related_name="scores")
     value = models.FloatField(null=True, blank=True)
     choices = models.JSONField(default=list, blank=True)

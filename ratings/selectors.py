@@ -36,11 +36,29 @@ def _kb(message_id: int) -> list[dict]:
     ]
 
 
+def _task_messages(item: Item) -> tuple[list[dict], dict[int, str]]:
+    """The context of the item's rated response, and the text of its responses by id."""
+    response_ids = [item.response_id, item.response_b_id]
+    rows = (
+        (Message.objects.context_of(item.response) | Message.objects.filter(pk__in=response_ids))
+        .order_by("position", "candidate")
+        .values_list("id", "role", "content", "name")
+    )
+    context, contents = [], {}
+    for pk, role, content, name in rows:
+        if pk in response_ids:
+            contents[pk] = content
+        else:
+            context.append({"role": role, "content": content, "name": name})
+    return context, contents
+
+
 def task_view(assignment: Assignment) -> dict:
     """Everything the rater needs for this assignment, and nothing that identifies a model.
 
-    One query (the context and the responses) for an assignment from ``assignment_next``,
-    which comes with its item, project, rated response and rubric digest; others load those.
+    No query for an assignment from ``assignment_next`` on PostgreSQL, which comes with its
+    item, project, rated response, rubric digest, context and responses' text; one query
+    (the context and the responses) on other databases; others load the item too.
     """
     item = assignment.item if Assignment.item.is_cached(assignment) else None
     if item is None or not Item.response.is_cached(item):
@@ -57,18 +75,7 @@ def task_view(assignment: Assignment) -> dict:
             .get(pk=assignment.item_id)
         )
     project = item.project
-    response_ids = [item.response_id, item.response_b_id]
-    rows = (
-        (Message.objects.context_of(item.response) | Message.objects.filter(pk__in=response_ids))
-        .order_by("position", "candidate")
-        .values_list("id", "role", "content", "name")
-    )
-    context, contents = [], {}
-    for pk, role, content, name in rows:
-        if pk in response_ids:
-            contents[pk] = content
-        else:
-            context.append({"role": role, "content": content, "name": name})
+    context, contents = getattr(assignment, "task_messages", None) or _task_messages(item)
     if item.kind == TaskKind.PAIRWISE:
         a, b = contents[item.response_id], contents[item.response_b_id]
         left, right = (a, b) if assignment.left_is_a else (b, a)

@@ -15,10 +15,14 @@ Guarantees:
 
 On PostgreSQL a ``next`` is one SQL statement (``CLAIM_SQL``): it sweeps the project's expired
 leases, looks for the rater's live lease, and otherwise picks, counts and leases an item, all
-at once and in autocommit, so that the rating path pays for one round trip and no ORM query
-building. Other databases take the same steps with the ORM, one query each.
+at once and in autocommit, and returns what the task view shows (the responses' text and the
+context, whose rule is compiled from ``Message.objects.context_of``), so that the rating path
+pays for one round trip and no ORM query building. The statement is prepared once per
+connection (``config.prepared``). Other databases take the same steps with the ORM, one
+query each.
 """
 
+import functools
 import random
 import secrets
 import time
@@ -29,6 +33,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from config.prepared import prepared_cursor
 from conversations.models import Message, Project, Role
 from conversations.services.access import require_role
 from ratings.models import Assignment, AssignmentState, DriftFlag, FlagState, Item, TaskKind
@@ -122,8 +127,9 @@ def assignment_next(
         kinds = (kind,)
     if project.pause_flagged_raters and _is_paused(project=project, rater=rater):
         raise QueuePaused("your queue in this project is paused by a quality flag; ask your lead")
-    rng = rng or random.Random()
-    want_gold = project.gold_rate > 0 and rng.random() < project.gold_rate
+    # the module's generator unless one is given: seeding a new one costs more than the draw
+    draw = (rng or random).random
+    want_gold = project.gold_rate > 0 and draw() < project.gold_rate
     order = [(k, gold) for k in kinds for gold in (want_gold, not want_gold)]
     if connection.vendor == "postgresql":
         return _next_in_one_statement(project=project, rater=rater, kinds=kinds, order=order)
@@ -171,8 +177,9 @@ def assignment_next(
 # - claimed: take a slot of it, re-checked on the latest row version (READ COMMITTED);
 # - leased: the new assignment. A rater holds at most one assignment per item (UNIQUE), the
 #   item at most ``overlap`` slots (CHECK): the database keeps the invariants here too.
-# The result also carries what the task view needs (the item's kind and responses, the
-# position of the rated response) and the digest of the project's current rubric.
+# The result also carries what the task view needs (the item's kind, its responses and their
+# text, the context of the rated response as JSON) and the digest of the project's current
+# rubric.
 CLAIM_SQL = """
 WITH swept AS (
     UPDATE {assignment} SET state = %(expired)s
@@ -216,14 +223,49 @@ WITH swept AS (
 )
 SELECT m.id, m.item_id, m.left_is_a, m.leased_at, m.lease_expires_at,
        i.kind, i.response_id, i.response_b_id, r.conversation_id, r.position,
-       {rubric_digest}
+       {rubric_digest}, r.content, rb.content,
+       (SELECT coalesce(json_agg(json_build_array(c.role, c.content, c.name)
+                                 ORDER BY c.position, c.candidate), '[]'::json)
+        FROM ({context}) AS c
+        WHERE c.id <> i.response_id AND c.id IS DISTINCT FROM i.response_b_id)
 FROM mine m JOIN {item} i ON i.id = m.item_id JOIN {message} r ON r.id = i.response_id
-""".format(
-    assignment=Assignment._meta.db_table,
-    item=Item._meta.db_table,
-    message=Message._meta.db_table,
-    rubric_digest=RUBRIC_DIGEST_SQL.format(project="i.project_id"),
-)
+LEFT JOIN {message} rb ON rb.id = i.response_b_id
+"""
+# Stand-ins for the rated response's conversation and position, replaced in the SQL of
+# ``Message.objects.context_of`` by the claim's columns: the rule of what context a message
+# has stays in that one QuerySet method.
+_CONVERSATION, _POSITION = -424_242, 2_147_483_641
+
+
+@functools.cache
+def _claim_sql() -> tuple[str, dict]:
+    """``CLAIM_SQL`` with the context of the rated response (``r``) compiled from
+    ``Message.objects.context_of``, and the constant parameters that query brings."""
+    context = Message.objects.context_of(
+        Message(conversation_id=_CONVERSATION, position=_POSITION)
+    ).values_list("id", "role", "content", "name", "position", "candidate")
+    sql, params = context.query.get_compiler(connection=connection).as_sql()
+    parts = sql.split("%s")
+    if len(parts) != len(params) + 1 or "%" in "".join(parts):
+        raise RuntimeError(f"unexpected SQL for the context of a message: {sql}")
+    out, constants = [parts[0]], {}
+    for i, (value, part) in enumerate(zip(params, parts[1:], strict=True)):
+        if value == _CONVERSATION:
+            out.append("r.conversation_id")
+        elif value == _POSITION:
+            out.append("r.position")
+        else:
+            constants[f"context_{i}"] = value
+            out.append(f"%(context_{i})s")
+        out.append(part)
+    claim = CLAIM_SQL.format(
+        assignment=Assignment._meta.db_table,
+        item=Item._meta.db_table,
+        message=Message._meta.db_table,
+        rubric_digest=RUBRIC_DIGEST_SQL.format(project="i.project_id"),
+        context="".join(out),
+    )
+    return claim, constants
 
 
 def _next_in_one_statement(
@@ -245,8 +287,10 @@ def _next_in_one_statement(
                 "leased_state": AssignmentState.LEASED.value,
                 "expired": AssignmentState.EXPIRED.value,
             }
-            with connection.cursor() as cursor:
-                cursor.execute(CLAIM_SQL, params)
+            claim_sql, constants = _claim_sql()
+            params.update(constants)
+            with prepared_cursor() as cursor:
+                cursor.execute(claim_sql, params)
                 row = cursor.fetchone()
             if row is not None:
                 return _assignment_from_row(row, project=project, rater=rater)
@@ -260,10 +304,11 @@ def _next_in_one_statement(
 
 def _assignment_from_row(row: tuple, *, project: Project, rater) -> Assignment:
     """The leased assignment of a ``CLAIM_SQL`` row, with its item, the item's project and
-    rated response (id, conversation and position only) already attached, and the digest of
-    the project's rubric in ``rubric_digest``: the task view then needs one query."""
+    rated response (id, conversation and position only) already attached, the digest of
+    the project's rubric in ``rubric_digest``, and the context and the responses' text in
+    ``task_messages``: the task view then needs no query."""
     (pk, item_id, left_is_a, leased_at, expires, kind, response_id, response_b_id) = row[:8]
-    conversation_id, position, digest = row[8:]
+    conversation_id, position, digest, content, content_b, context = row[8:]
     response = Message.from_db(
         "default", ["id", "conversation_id", "position"], [response_id, conversation_id, position]
     )
@@ -283,6 +328,11 @@ def _assignment_from_row(row: tuple, *, project: Project, rater) -> Assignment:
     assignment.item = item
     assignment.rater = rater
     assignment.rubric_digest = digest
+    contents = {response_id: content, response_b_id: content_b}
+    assignment.task_messages = (
+        [{"role": role, "content": text, "name": name} for role, text, name in context],
+        contents,
+    )
     return assignment
 
 

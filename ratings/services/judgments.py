@@ -5,14 +5,16 @@ terms (response A / B) using the side recorded on the assignment, so every judgm
 to the real responses whatever side they were shown on.
 """
 
+import functools
 import json
 from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import F, Max
 from django.utils import timezone
 
+from config.prepared import prepared_cursor
 from conversations.models import Project
 from ratings.models import (
     Assignment,
@@ -310,7 +312,8 @@ SUBMIT_SQL = SUBMIT_SQL.format(
     judgment=Judgment._meta.db_table,
     score=Score._meta.db_table,
     columns=", ".join(connection.ops.quote_name(f.column) for f in _JUDGMENT_FIELDS),
-    values=", ".join(["%s"] * len(_JUDGMENT_FIELDS)),
+    # typed: a prepared statement's NULL in a SELECT list would otherwise be text
+    values=", ".join(f"%s::{f.cast_db_type(connection)}" for f in _JUDGMENT_FIELDS),
 )
 
 
@@ -320,16 +323,15 @@ def _submit_in_one_statement(
     """``SUBMIT_SQL`` for a judgment made by ``_new_judgment``; None when the lease is no
     longer live (expired or submitted meanwhile)."""
     params = [AssignmentState.SUBMITTED, now, assignment.pk, AssignmentState.LEASED]
-    params += [
-        f.get_db_prep_save(getattr(judgment, f.attname), connection) for f in _JUDGMENT_FIELDS
-    ]
+    db = connections[DEFAULT_DB_ALIAS]  # once: each attribute of ``connection`` is a lookup
+    params += [f.get_db_prep_save(getattr(judgment, f.attname), db) for f in _JUDGMENT_FIELDS]
     params += [
         [score.criterion_id for score in scores],
         [score.value for score in scores],
         [json.dumps(score.choices) for score in scores],
         [score.text for score in scores],
     ]
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(SUBMIT_SQL, params)
         rows = cursor.fetchall()
     if not rows:
@@ -424,13 +426,9 @@ SUBMISSION_READ_SQL = (
 )
 
 
-def _submission_read(assignment_id: int) -> Assignment:
-    """The assignment with its item (kind, project, response) and the item's project
-    (guidelines version), and on PostgreSQL the digest of the project's rubric in
-    ``rubric_digest``: one query, no lock, and no ORM query building (this is the hot path of
-    rating). Raises Assignment.DoesNotExist."""
-    postgres = connection.vendor == "postgresql"
-    sql = SUBMISSION_READ_SQL.format(
+@functools.cache
+def _submission_read_sql(postgres: bool) -> str:
+    return SUBMISSION_READ_SQL.format(
         assignment_columns=", ".join(
             f"a.{connection.ops.quote_name(c)}" for c in _ASSIGNMENT_COLUMNS
         ),
@@ -439,7 +437,16 @@ def _submission_read(assignment_id: int) -> Assignment:
         item=Item._meta.db_table,
         project=Project._meta.db_table,
     )
-    with connection.cursor() as cursor:
+
+
+def _submission_read(assignment_id: int) -> Assignment:
+    """The assignment with its item (kind, project, response) and the item's project
+    (guidelines version), and on PostgreSQL the digest of the project's rubric in
+    ``rubric_digest``: one query, no lock, and no ORM query building (this is the hot path of
+    rating). Raises Assignment.DoesNotExist."""
+    postgres = connection.vendor == "postgresql"
+    sql = _submission_read_sql(postgres)
+    with prepared_cursor() as cursor:
         cursor.execute(sql, [assignment_id])
         row = cursor.fetchone()
     if row is None:

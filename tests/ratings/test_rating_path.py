@@ -8,9 +8,10 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from conversations.models import Project, Role
-from conversations.services.access import role_of
-from ratings.api import JudgmentOutputSerializer
+from conversations.services.access import project_of_member, role_of
+from ratings.api import AnswerSerializer, JudgmentOutputSerializer, NextApi
 from ratings.models import Assignment, AssignmentState, Item, Judgment, Score, TaskKind
+from ratings.selectors import task_view
 from ratings.services import judgments
 from ratings.services.assignments import assignment_next
 from ratings.services.judgments import judgment_submit
@@ -48,8 +49,8 @@ def test_next_and_submit_stay_within_their_query_budget(
 ):
     client = token_client(raters[0])
     rate_once(client, rated_project)  # this process reads the rubric once
-    # token and user; project with the rater's role; the claim; the task's messages
-    with django_assert_max_num_queries(4):
+    # token and user; project with the rater's role; the claim, with the task's messages
+    with django_assert_max_num_queries(3):
         task = client.post(
             f"/api/v1/projects/{rated_project.slug}/next/", {"kind": "pairwise"}, format="json"
         )
@@ -203,3 +204,79 @@ def test_a_gold_draw_with_no_gold_item_left_still_gives_work(rated_project, rate
     a = assignment_next(project=rated_project, rater=raters[0], kind=TaskKind.PAIRWISE)
     assert a is not None and not a.item.is_gold
     assert Item.objects.get(pk=a.item_id).n_active == 1
+
+
+def test_the_claim_gives_the_task_view_what_the_queryset_gives(rated_project, raters):
+    """The context read by the claim statement is ``Message.objects.context_of``'s."""
+    item = Item.objects.filter(project=rated_project).select_related("response").first()
+    conversation, turn = item.conversation, item.response.position
+    # a third candidate of the rated turn is not context, nor is a later message
+    conversation.messages.create(position=turn, candidate=2, role="assistant", content="c")
+    conversation.messages.create(position=turn + 1, role="user", content="after")
+    for rater in raters[:3]:
+        while (
+            a := assignment_next(project=rated_project, rater=rater, kind="pairwise")
+        ) is not None:
+            fresh = Assignment.objects.get(pk=a.pk)  # no row of the claim attached
+            assert not hasattr(fresh, "task_messages")
+            assert task_view(a) == task_view(fresh)
+            assert task_view(a)["context"]
+            judgment_submit(assignment=a.pk, rater=rater, answer={"choice": "tie"})
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements")
+def test_the_rating_path_statements_are_prepared_once_per_connection(rated_project, raters):
+    client = token_client(raters[0])
+    for _ in range(3):
+        rate_once(client, rated_project)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE from_sql IS FALSE")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert len(prepared) == 5  # token, project and role, claim, submission read, submit
+    assert all("WITH" in sql or sql.lstrip().startswith("SELECT") for sql in prepared), prepared
+
+
+def test_the_member_project_read_matches_the_queryset(rated_project, raters, lead):
+    for user in (raters[0], lead, UserFactory(), UserFactory(is_superuser=True)):
+        found = project_of_member(user=user, slug=rated_project.slug)
+        expected = Project.objects.with_viewer_role(user).filter(slug=rated_project.slug).first()
+        if expected is None:
+            assert found is None
+            continue
+        assert found is not None and found.pk == expected.pk
+        assert (found.viewer_id, found.viewer_role) == (user.pk, expected.viewer_role)
+        assert role_of(user=user, project=found) == role_of(user=user, project=expected)
+        for field in Project._meta.concrete_fields:
+            assert getattr(found, field.attname) == getattr(expected, field.attname)
+    assert project_of_member(user=raters[0], slug="no-such-project") is None
+
+
+@pytest.mark.parametrize("serializer", [AnswerSerializer, NextApi.InputSerializer])
+def test_serializers_with_shared_fields_validate_like_deep_copied_ones(serializer):
+    class DeepCopied(serializer):
+        def get_fields(self):
+            return serializers.Serializer.get_fields(self)
+
+    payloads = [
+        {},
+        {"kind": "pairwise"},
+        {"kind": "nope"},
+        {"kind": ""},
+        {"choice": "left_better", "time_on_task_ms": 1200, "scores": {"a": 3, "b": None}},
+        {"choice": "  tie ", "both_bad": "true", "rationale": "", "extra": 1},
+        {"choice": "", "time_on_task_ms": -1, "both_bad": "maybe"},
+        {"choice": True, "verdict": None, "scores": ["a"], "kb_issues": "x"},
+        {"kb_issues": [{"article_id": "k1", "problem": "wrong"}, "not a dict", 3]},
+        {"rationale": "a\x00b", "time_on_task_ms": "12", "missing_fact": "\ud800"},
+        ["not", "a", "dict"],
+    ]
+    for _ in range(2):  # the same fields serve again, unchanged
+        for data in payloads:
+            shared, deep = serializer(data=data), DeepCopied(data=data)
+            assert shared.is_valid() == deep.is_valid(), data
+            assert shared.errors == deep.errors, data
+            assert dict(shared.validated_data if not shared.errors else {}) == dict(
+                deep.validated_data if not deep.errors else {}
+            ), data
+    for field in serializer._declared_fields.values():
+        assert field.parent is None and field.field_name is None
