@@ -245,6 +245,15 @@ class Assignment(models.Model):
                 condition=Q(state="leased"),
                 name="assignment_live_leases",
             ),
+            # A rater's live lease, looked up by every ``next``. The index above would serve
+            # too, but it holds every lease of the project, and until VACUUM also the entries
+            # of leases submitted since: a claim read them all (about 1 ms after 7,500
+            # ratings), this one reads the rater's own.
+            models.Index(
+                fields=["rater", "project"],
+                condition=Q(state="leased"),
+                name="assignment_rater_live",
+            ),
             models.Index(fields=["rater", "project", "state"]),
         ]
 

@@ -183,7 +183,7 @@ def assignment_next(
 CLAIM_SQL = """
 WITH swept AS (
     UPDATE {assignment} SET state = %(expired)s
-    WHERE project_id = %(project)s AND state = %(leased_state)s AND lease_expires_at < %(now)s
+    WHERE project_id = %(project)s AND state = {leased} AND lease_expires_at < %(now)s
     RETURNING item_id
 ), released AS (
     UPDATE {item} AS i SET n_active = i.n_active - s.n
@@ -191,7 +191,7 @@ WITH swept AS (
     WHERE i.id = s.item_id
 ), live AS (
     SELECT a.id FROM {assignment} a JOIN {item} i ON i.id = a.item_id
-    WHERE a.rater_id = %(rater)s AND a.project_id = %(project)s AND a.state = %(leased_state)s
+    WHERE a.rater_id = %(rater)s AND a.project_id = %(project)s AND a.state = {leased}
       AND a.lease_expires_at > %(now)s AND i.kind = ANY(%(kinds)s)
     ORDER BY a.leased_at LIMIT 1
 ), picked AS (
@@ -259,6 +259,9 @@ def _claim_sql() -> tuple[str, dict]:
             out.append(f"%(context_{i})s")
         out.append(part)
     claim = CLAIM_SQL.format(
+        # a literal, not a parameter: the prepared statement's generic plan can then use the
+        # partial indexes on live leases (their condition is state = 'leased')
+        leased=f"'{AssignmentState.LEASED.value}'",
         assignment=Assignment._meta.db_table,
         item=Item._meta.db_table,
         message=Message._meta.db_table,
