@@ -41,9 +41,6 @@ def rate_once(client, project, answer=None) -> dict:
     return done.json()
 
 
-@pytest.mark.skipif(
-    connection.vendor != "postgresql", reason="one statement per claim and per submit write"
-)
 def test_next_and_submit_stay_within_their_query_budget(
     rated_project, raters, django_assert_max_num_queries
 ):
@@ -224,7 +221,6 @@ def test_the_claim_gives_the_task_view_what_the_queryset_gives(rated_project, ra
             judgment_submit(assignment=a.pk, rater=rater, answer={"choice": "tie"})
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements")
 def test_the_rating_path_statements_are_prepared_once_per_connection(rated_project, raters):
     client = token_client(raters[0])
     for _ in range(3):
