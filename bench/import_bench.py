@@ -6,9 +6,12 @@ a plain COPY of the same rows measured in the same run as the reference.
 Options: --database-url (default postgres://postgres@127.0.0.1:5432/rateloop_bench; the
 database is DROPPED and recreated, so its name must contain "bench"), --workdir (default
 bench/out), --seed, --keep-files (keep the corpus files), --keep-db, --baseline-repeat (default
-2), --profile (run each import under cProfile, save bench/out/import-<N>.prof and print the top
-functions; timings are then inflated by the profiler's overhead; it sees the importing
-thread, not the writer's thread nor the parsing process).
+2), --foreign-keys auto|triggers (RATELOOP_IMPORT_FOREIGN_KEYS for the imports; default
+auto, which checks them set-based where the database role may, as the postgres role here
+may; the report says which way the imports checked), --profile (run each import under
+cProfile, save bench/out/import-<N>.prof and print the top functions; timings are then
+inflated by the profiler's overhead; it sees the importing thread, not the writer's thread
+nor the parsing process).
 
 What it does:
 1. drops and recreates the scratch database and migrates it (``manage.py migrate`` in a
@@ -27,14 +30,16 @@ What it does:
    reaped, so os.wait4 counts them); peak RSS is the sum of the two processes' peaks, each
    measured by the process itself (an upper bound: the child shares the pages it inherits
    at the fork, so the two never hold that much at once);
-4. checks the row counts, exports the rows the first scale wrote (COPY ... TO a file) and
-   times COPY ... FROM STDIN of those bytes, read from the file in 1 MiB chunks, with
+4. checks the row counts, exports the rows each scale's import wrote (COPY ... TO a file)
+   and times COPY ... FROM STDIN of those bytes, read from the file in 1 MiB chunks, with
    psycopg 3 in one transaction (commit included; the fastest of --baseline-repeat runs, each
-   into new tables) into two pairs of scratch tables:
+   into new tables) into two pairs of scratch tables, so that each scale is measured against
+   a COPY of its own rows (a larger COPY writes more WAL and meets more checkpoints too):
    - "plain": the same columns and column types (NOT NULL included), nothing else. This is
      the physical limit the issue asks for; "% COPY" is measured against it;
    - "schema": the same indexes, unique and check constraints and deferred foreign keys as
-     the application's tables, i.e. the database work an import cannot avoid; "% schema".
+     the application's tables, with PostgreSQL checking the foreign keys per row; "% schema".
+     An import that checks them set-based (see CopyWriter) does less than this.
 
 It exits non-zero when a step fails or the imported row counts are wrong; it does not check
 the throughput or memory goals (it is a benchmark, not a test).
@@ -83,6 +88,7 @@ class ImportRun:
     cpu_s: float
     peak_rss_mb: float
     batch_size: int
+    foreign_keys: str
 
     @property
     def rows(self) -> int:
@@ -150,12 +156,19 @@ def child_main(argv: list[str]) -> int:
         profiler.disable()
         profiler.dump_stats(args.profile)
     done = time.perf_counter()
+    from django.db import connection
+
+    from conversations.importers.writers import set_based_checks_possible
+
+    with connection.cursor() as cursor:  # what the import's CopyWriter.begin decided
+        set_based = settings.IMPORT_FOREIGN_KEYS == "auto" and set_based_checks_possible(cursor)
     args.timings.write_text(
         json.dumps(
             {
                 "setup_s": ready - started,
                 "import_s": done - ready,
                 "batch_size": settings.IMPORT_BATCH_SIZE,
+                "foreign_keys": "set-based" if set_based else "per-row",
                 # kilobytes on Linux; the children are the import's parsing process
                 "self_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                 "children_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
@@ -165,10 +178,11 @@ def child_main(argv: list[str]) -> int:
     return 0
 
 
-def child_env(database_url: str) -> dict[str, str]:
+def child_env(database_url: str, foreign_keys: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         DATABASE_URL=database_url,
+        RATELOOP_IMPORT_FOREIGN_KEYS=foreign_keys,
         DJANGO_SETTINGS_MODULE="config.settings",
         DJANGO_DEBUG="0",
         DJANGO_SECRET_KEY=secrets.token_urlsafe(48),
@@ -178,7 +192,13 @@ def child_env(database_url: str) -> dict[str, str]:
 
 
 def run_import(
-    *, path: Path, project: str, database_url: str, workdir: Path, profile: Path | None
+    *,
+    path: Path,
+    project: str,
+    database_url: str,
+    workdir: Path,
+    profile: Path | None,
+    foreign_keys: str,
 ) -> tuple[float, float, dict, str]:
     """Import ``path`` in a separate process.
 
@@ -192,7 +212,9 @@ def run_import(
     out_path, err_path = workdir / f"{project}.stdout", workdir / f"{project}.stderr"
     with out_path.open("wb") as out, err_path.open("wb") as err:
         started = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=child_env(database_url), stdout=out, stderr=err)
+        proc = subprocess.Popen(
+            cmd, cwd=ROOT, env=child_env(database_url, foreign_keys), stdout=out, stderr=err
+        )
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - started
     proc.returncode = code = os.waitstatus_to_exitcode(status)
@@ -229,7 +251,7 @@ def migrate(database_url: str) -> None:
     result = subprocess.run(
         [sys.executable, "manage.py", "migrate", "--no-input", "--skip-checks", "-v", "0"],
         cwd=ROOT,
-        env=child_env(database_url),
+        env=child_env(database_url, "auto"),
         capture_output=True,
         text=True,
     )
@@ -326,11 +348,9 @@ def copy_baseline(
 
 def report(
     runs: list[ImportRun],
-    plain: CopyRun,
-    schema: CopyRun,
+    baselines: dict[int, tuple[CopyRun, CopyRun]],
     *,
     server: str,
-    base: int,
     repeat: int,
     load: tuple[float, float],
 ) -> str:
@@ -338,6 +358,7 @@ def report(
     w = out.write
     w(f"PostgreSQL {server}; {os.cpu_count()} CPUs; Python {platform.python_version()}; ")
     w(f"import batch size {runs[0].batch_size}; ")
+    w(f"foreign keys checked {', '.join(sorted({r.foreign_keys for r in runs}))}; ")
     w(f"1-minute load average {load[0]:.1f} at the start, {load[1]:.1f} at the end\n\n")
     header = (
         f"{'scale':>5} {'convs':>9} {'messages':>10} {'wall s':>7} {'import s':>8} "
@@ -348,6 +369,7 @@ def report(
     w("-" * (len(header) - 1) + "\n")
     for r in runs:
         rows_per_s = r.rows / r.import_s
+        plain, schema = baselines[r.scale]
         w(
             f"{f'{r.scale}x':>5} {r.conversations:>9,} {r.messages:>10,} {r.wall_s:>7.1f} "
             f"{r.import_s:>8.1f} {r.conversations / r.import_s:>7,.0f} {rows_per_s:>8,.0f} "
@@ -355,20 +377,21 @@ def report(
             f"{100 * rows_per_s / schema.rows_per_s:>7.1f}% {r.cpu_s:>6.1f} "
             f"{r.peak_rss_mb:>11.0f}\n"
         )
-    w(
-        f"\nCOPY baseline: the rows of the {base:,}-conversation import "
-        f"({plain.rows:,} rows: {plain.conversations:,} conversations + "
-        f"{plain.messages:,} messages), COPY text from a file, one transaction, "
-        f"best of {repeat}\n"
-    )
-    for c, what in (
-        (plain, "plain tables, same columns and types"),
-        (schema, "same indexes, constraints, deferred FKs"),
-    ):
+    for scale, (plain, schema) in sorted(baselines.items()):
         w(
-            f"  {what:<40} {c.seconds:>6.1f} s {c.rows_per_s:>9,.0f} rows/s "
-            f"(= {c.conversations / c.seconds:,.0f} conv/s)\n"
+            f"\nCOPY baseline at {scale}x: the rows that import wrote "
+            f"({plain.rows:,} rows: {plain.conversations:,} conversations + "
+            f"{plain.messages:,} messages), COPY text from a file, one transaction, "
+            f"best of {repeat}\n"
         )
+        for c, what in (
+            (plain, "plain tables, same columns and types"),
+            (schema, "same indexes, constraints, per-row FKs"),
+        ):
+            w(
+                f"  {what:<40} {c.seconds:>6.1f} s {c.rows_per_s:>9,.0f} rows/s "
+                f"(= {c.conversations / c.seconds:,.0f} conv/s)\n"
+            )
     w(
         "\nrows = conversations + messages; rates use 'import s' (the command inside the "
         "process); wall s adds interpreter and Django start-up; CPU s is the import process's "
@@ -400,6 +423,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep-db", action="store_true")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--baseline-repeat", type=int, default=2)
+    parser.add_argument("--foreign-keys", choices=["auto", "triggers"], default="auto")
     args = parser.parse_args(argv)
     scales = sorted(set(args.scale))
     if args.conversations < 1 or scales[0] < 1 or args.baseline_repeat < 1:
@@ -430,7 +454,7 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     runs: list[ImportRun] = []
-    baselines: tuple[CopyRun, CopyRun] | None = None
+    baselines: dict[int, tuple[CopyRun, CopyRun]] = {}
     exported: dict[str, Path] = {}
     try:
         with psycopg.connect(args.database_url, autocommit=True) as conn:
@@ -447,6 +471,7 @@ def main(argv: list[str] | None = None) -> int:
                     database_url=args.database_url,
                     workdir=workdir,
                     profile=profile,
+                    foreign_keys=args.foreign_keys,
                 )
                 log(summary)
                 peak = timings["self_rss_mb"] + timings["children_rss_mb"]
@@ -467,6 +492,7 @@ def main(argv: list[str] | None = None) -> int:
                         cpu,
                         peak,
                         timings["batch_size"],
+                        timings["foreign_keys"],
                     )
                 )
                 log(
@@ -476,19 +502,18 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 if profile is not None:
                     print_profile(profile)
-                if baselines is None:
-                    for table in (CONVERSATIONS, MESSAGES):
-                        exported[table] = workdir / f"{table}-{n}.copy"
-                        export_rows(conn, table, exported[table])
-                    log(f"COPY baseline with the same {n + messages:,} rows")
-                    baselines = tuple(
-                        copy_baseline(
-                            conn, kind, exported, (conversations, messages), args.baseline_repeat
-                        )
-                        for kind in ("plain", "schema")
+                for table in (CONVERSATIONS, MESSAGES):
+                    exported[table] = workdir / f"{table}-{n}.copy"
+                    export_rows(conn, table, exported[table])
+                log(f"COPY baseline with the same {n + messages:,} rows")
+                baselines[s] = tuple(
+                    copy_baseline(
+                        conn, kind, exported, (conversations, messages), args.baseline_repeat
                     )
-                    for path in exported.values():
-                        path.unlink()
+                    for kind in ("plain", "schema")
+                )
+                for path in exported.values():
+                    path.unlink()
     finally:
         for path in exported.values():
             path.unlink(missing_ok=True)
@@ -503,16 +528,7 @@ def main(argv: list[str] | None = None) -> int:
             drop_database(args.database_url)
 
     load = (load_at_start, os.getloadavg()[0])
-    print(
-        report(
-            runs,
-            *baselines,
-            server=server,
-            base=sizes[scales[0]],
-            repeat=args.baseline_repeat,
-            load=load,
-        )
-    )
+    print(report(runs, baselines, server=server, repeat=args.baseline_repeat, load=load))
     log(f"total {time.perf_counter() - started:.0f} s")
     return 0
 

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from config.safety import DEV_SECRET_KEY, refuse_unsafe_production
 
@@ -189,6 +190,13 @@ PSEUDONYM_KEY = os.environ.get("RATELOOP_PSEUDONYM_KEY", "")
 IMPORT_MAX_RECORD_BYTES = env_int("RATELOOP_IMPORT_MAX_RECORD_BYTES", 64 * 1024 * 1024)
 IMPORT_BATCH_SIZE = env_int("RATELOOP_IMPORT_BATCH_SIZE", 2000)
 IMPORT_MAX_REPORTED_ERRORS = env_int("RATELOOP_IMPORT_MAX_REPORTED_ERRORS", 200)
+# "auto": the COPY writer checks foreign keys set-based where the database role may
+# (conversations.importers.writers.CopyWriter); "triggers": always PostgreSQL's per-row checks.
+IMPORT_FOREIGN_KEYS = os.environ.get("RATELOOP_IMPORT_FOREIGN_KEYS", "auto")
+if IMPORT_FOREIGN_KEYS not in ("auto", "triggers"):
+    raise ImproperlyConfigured(
+        f"RATELOOP_IMPORT_FOREIGN_KEYS must be auto or triggers, not {IMPORT_FOREIGN_KEYS!r}"
+    )
 
 LOGGING = {
     "version": 1,

@@ -21,16 +21,28 @@ from conversations.importers.formats import (
 )
 from conversations.importers.records import RecordError
 from conversations.importers.writers import (
+    _MESSAGE_START,
     EMPTY_JSON,
+    ID,
+    MESSAGE_ID_AT,
     BaseWriter,
     CopyRows,
     CopyWriter,
+    _length,
     copy_json,
     message_row,
 )
 from conversations.models import MessageRole, SourceFormat
 
 ROLE_BYTES = {role: role.encode() for role in ROLES}
+ASSISTANT = str(MessageRole.ASSISTANT)
+# The common message (no name, model, id or metadata): after its position, candidate 0 and
+# role, its COPY row ends with these fields, and its hashed header is "<position>" + this.
+PLAIN_ROLE_FIELD = {role: b"%s%s" % (_length(len(b)), b) for role, b in ROLE_BYTES.items()}
+PLAIN_TAIL = message_row(0, 0, b"", b"", b"", b"", b"", None, EMPTY_JSON)[-(3 * 4 + 4 + 7) :]
+PLAIN_HASH = {role: b"\x1f0\x1f%s\x1f\x1f\x1f" % b for role, b in ROLE_BYTES.items()}
+# a common message's row is this long, plus its role field and its content
+PLAIN_FIXED = len(_MESSAGE_START(10, 8, ID, 4, 0, 2, 0)) + 4 + len(PLAIN_TAIL)
 FastPath = Callable[[object, int], tuple[str, str, CopyRows] | None]
 
 
@@ -57,7 +69,9 @@ def native_copy_rows(
     except RecordError:
         return None
     hashed: list[bytes] = []  # what ParsedConversation.content_hash digests, in pieces
-    rows: list[bytes] = []
+    rows: list[bytes] = []  # pieces of the messages' rows
+    id_offsets: list[int] = []  # where each row's conversation id goes
+    size = 0
     has_response = False
     try:
         for position, item in enumerate(raw_messages):
@@ -67,39 +81,53 @@ def native_copy_rows(
             if type(role) is not str or type(content) is not str:
                 return None
             role = OPENAI_ROLE_ALIASES.get(role, role)
+            if role not in ROLES or not content or content.isspace():
+                # (isspace: what the general path calls empty, nothing after strip())
+                return None
+            has_response = has_response or role == ASSISTANT
+            data = content.encode()  # lone surrogates raise: the general path deals with them
+            if len(item) == 2:  # role and content only: the common message, in fewer steps
+                hashed += (b"%d" % position, PLAIN_HASH[role], data, b"\x1e")
+                role_field = PLAIN_ROLE_FIELD[role]
+                rows += (
+                    _MESSAGE_START(10, 8, ID, 4, position, 2, 0),
+                    role_field,
+                    _length(len(data)),
+                    data,
+                    PLAIN_TAIL,
+                )
+                id_offsets.append(size + MESSAGE_ID_AT)
+                size += PLAIN_FIXED + len(role_field) + len(data)
+                continue
             name, model = item.get("name", ""), item.get("model", "")
             message_id, message_metadata = item.get("id", ""), item.get("metadata")
             if (
-                role not in ROLES
-                or not content
-                or content.isspace()  # what the general path calls empty: nothing after strip()
-                or type(name) is not str
+                type(name) is not str
                 or type(model) is not str
                 or type(message_id) is not str
                 or len(message_id) > 255
                 or not (message_metadata is None or type(message_metadata) is dict)
             ):
                 return None
-            has_response = has_response or role == MessageRole.ASSISTANT
             role_bytes = ROLE_BYTES[role]
             name = name[:255].encode() if name else b""
             model = model[:255].encode() if model else b""
-            data = content.encode()  # lone surrogates raise: the general path deals with them
             hashed += (b"%d\x1f0\x1f%s\x1f%s\x1f%s\x1f" % (position, role_bytes, name, model), data)
             hashed.append(b"\x1e")
-            rows.append(
-                message_row(
-                    position,
-                    0,
-                    role_bytes,
-                    data,
-                    name,
-                    model,
-                    message_id.encode() if message_id else b"",
-                    None,
-                    copy_json(message_metadata) if message_metadata else EMPTY_JSON,
-                )
+            row = message_row(
+                position,
+                0,
+                role_bytes,
+                data,
+                name,
+                model,
+                message_id.encode() if message_id else b"",
+                None,
+                copy_json(message_metadata) if message_metadata else EMPTY_JSON,
             )
+            rows.append(row)
+            id_offsets.append(size + MESSAGE_ID_AT)
+            size += len(row)
     except UnicodeEncodeError:
         return None
     if not has_response:
@@ -109,7 +137,9 @@ def native_copy_rows(
     return (
         external_id,
         digest,
-        writer.rows(external_id, digest, line, occurred_at, copy_json(metadata), rows),
+        writer.rows(
+            external_id, digest, line, occurred_at, copy_json(metadata), rows, tuple(id_offsets)
+        ),
     )
 
 

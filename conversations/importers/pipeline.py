@@ -10,9 +10,14 @@ connection (it leaves with ``os._exit``, as multiprocessing's forked processes d
 is closed on the way out). Its batches come back pickled through a pipe, widened to 1 MiB
 (batches are megabytes); a thread in the child sends them, so that parsing goes on while a
 batch is in the pipe, and at most ``QUEUED_BATCHES`` wait, which bounds the memory of both.
+The bulk of a batch, the buffers its writer's ``pack`` marks ``pickle.PickleBuffer``, travels
+out of band (pickle protocol 5): written from where it lies and read straight into the
+writable buffer the importer then fills in, instead of being copied into the pickle, out of
+it, and through ``multiprocessing``'s reading, several copies of hundreds of megabytes.
 """
 
 import contextlib
+import io
 import json
 import multiprocessing
 import os
@@ -45,7 +50,7 @@ class Prepared(NamedTuple):
     raw: bytes | str  # the record's text, kept only when rejects are written
     external_id: str
     digest: str
-    payload: object  # what the writer's ``encode`` made of it
+    index: int  # of what the writer's ``encode`` made of it, in the batch's ``packed``
 
 
 class Rejected(NamedTuple):
@@ -61,6 +66,7 @@ class Batch:
     items: list[Prepared | Rejected]  # in the order of the file
     records: int  # records read for this batch
     bytes_read: int  # (compressed) bytes of the file consumed so far
+    packed: object  # the valid conversations, as the writer's ``pack`` made them
 
 
 def raw_text(record: SourceRecord) -> bytes | str:
@@ -84,6 +90,7 @@ def prepare_batches(
     smaller, so that the database has work after milliseconds, not after a whole batch's
     parsing. Touches no database."""
     items: list[Prepared | Rejected] = []
+    payloads: list[object] = []
     n_records = n_conversations = 0
     limit = min(batch_size, FIRST_BATCH)
     for record in records:
@@ -94,7 +101,10 @@ def prepare_batches(
         elif fast is not None and (done := fast(record.value, record.line)) is not None:
             external_id, digest, payload = done
             raw = raw_text(record) if keep_raw else b""
-            items.append(Prepared(record.line, record.label, raw, external_id, digest, payload))
+            items.append(
+                Prepared(record.line, record.label, raw, external_id, digest, len(payloads))
+            )
+            payloads.append(payload)
             n_conversations += 1
         else:
             try:
@@ -108,15 +118,16 @@ def prepare_batches(
                 for conv in conversations:
                     digest = conv.content_hash()
                     external_id = conv.external_id or f"sha256:{digest}"
-                    payload = writer.encode(conv, external_id, digest)
                     items.append(
-                        Prepared(record.line, record.label, raw, external_id, digest, payload)
+                        Prepared(record.line, record.label, raw, external_id, digest, len(payloads))
                     )
+                    payloads.append(writer.encode(conv, external_id, digest))
                 n_conversations += len(conversations)
         if n_conversations >= limit or n_records >= limit:
-            yield Batch(items, n_records, counter.count)
-            items, n_records, n_conversations, limit = [], 0, 0, batch_size
-    yield Batch(items, n_records, counter.count)  # even if empty: the final byte count
+            yield Batch(items, n_records, counter.count, writer.pack(payloads))
+            items, payloads, n_records, n_conversations, limit = [], [], 0, 0, batch_size
+    # even if empty: the final byte count
+    yield Batch(items, n_records, counter.count, writer.pack(payloads))
 
 
 def can_fork() -> bool:
@@ -161,9 +172,12 @@ def _widen(connection) -> None:
 
 
 def _receive(reader, process) -> Iterator[Batch]:
+    raw = io.FileIO(reader.fileno(), closefd=False)
     while True:
         try:
-            kind, value = pickle.loads(reader.recv_bytes())
+            header, sizes = pickle.loads(reader.recv_bytes())
+            buffers = [_read_exactly(raw, size) for size in sizes]
+            kind, value = pickle.loads(header, buffers=buffers)
         except EOFError:
             process.join()
             raise RuntimeError(
@@ -205,9 +219,30 @@ def _child(make: Callable[[], Iterator[Batch]], reader, writer) -> None:
 
 
 def _send(outbox: queue.Queue, writer) -> None:
+    """Each message as its pickle and the sizes of its out-of-band buffers (one frame of
+    ``writer``), then those buffers' bytes, as they are, on the pipe itself."""
     with contextlib.suppress(OSError):  # the importer is gone
         while (message := outbox.get()) is not None:
-            writer.send_bytes(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
+            buffers: list[pickle.PickleBuffer] = []
+            header = pickle.dumps(message, protocol=5, buffer_callback=buffers.append)
+            views = [buffer.raw() for buffer in buffers]
+            writer.send_bytes(pickle.dumps((header, [v.nbytes for v in views]), protocol=5))
+            for view in views:
+                while view:
+                    view = view[os.write(writer.fileno(), view) :]
+
+
+def _read_exactly(raw: io.FileIO, size: int) -> bytearray:
+    """The next ``size`` bytes of the pipe, read into a new buffer without other copies."""
+    buffer = bytearray(size)
+    with memoryview(buffer) as view:
+        done = 0
+        while done < size:
+            n = raw.readinto(view[done:])
+            if not n:
+                raise EOFError
+            done += n
+    return buffer
 
 
 def _put(outbox: queue.Queue, message: tuple | None, sender: threading.Thread) -> None:

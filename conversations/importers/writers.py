@@ -12,10 +12,13 @@ from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 import orjson
-from django.db import connection
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, connection
 
+from conversations.importers.copy_batches import PackedRows, pack, unpack
 from conversations.importers.records import ParsedConversation
-from conversations.models import Conversation, KBReference, Message
+from conversations.models import Conversation, ImportJob, KBReference, Message, Project
 
 # Per-conversation columns first, then the ones every row of an import shares.
 CONVERSATION_COLUMNS = (
@@ -52,6 +55,7 @@ _int4 = struct.Struct(">ii").pack
 _int8 = struct.Struct(">iq").pack
 # field count, conversation id, position (integer), candidate (smallint)
 _MESSAGE_START = struct.Struct(">hi8siiih").pack
+MESSAGE_ID_AT = 6  # in a message's row: after the field count and the id's length
 EMPTY_JSON = _length(3) + b"\x01{}"
 
 
@@ -133,7 +137,8 @@ def message_row(
 
 class BaseWriter(ABC):
     """Turns validated conversations into rows: ``encode`` (no database; it may run in the
-    parsing process) makes a conversation's payload, ``write`` stores a batch of them."""
+    parsing process) makes a conversation's payload, ``pack`` a batch of them (there too),
+    ``write`` stores the batch's conversations that the importer keeps."""
 
     background = False  # may write() run in a helper thread, and encode() in another process?
 
@@ -166,20 +171,65 @@ class BaseWriter(ABC):
     def encode(self, conv: ParsedConversation, external_id: str, digest: str) -> object:
         """What ``write`` needs of this conversation; picklable."""
 
+    def pack(self, rows: list[object]) -> object:
+        """A batch of what ``encode`` made, as ``write`` takes it; picklable."""
+        return rows
+
     @abstractmethod
-    def write(self, rows: Sequence[object]) -> None:
-        """Insert these conversations (what ``encode`` made of each)."""
+    def write(self, packed, keep: Sequence[int]) -> None:
+        """Insert conversations ``keep`` (indexes, ascending) of a batch ``pack`` made."""
+
+
+def foreign_keys() -> set[tuple[str, str, str]]:
+    """The foreign keys of the tables the COPY writer fills, as (table, column, referenced
+    table): the references whose set-based checking ``CopyWriter`` describes."""
+    conversation, message = Conversation._meta.db_table, Message._meta.db_table
+    return {
+        (conversation, "project_id", Project._meta.db_table),
+        (conversation, "import_job_id", ImportJob._meta.db_table),
+        (conversation, "author_id", get_user_model()._meta.db_table),
+        (message, "conversation_id", conversation),
+        (KBReference._meta.db_table, "message_id", message),
+    }
+
+
+def set_based_checks_possible(cursor) -> bool:
+    """Whether this session may skip the per-row foreign-key checks of its COPYs: its role
+    may set ``session_replication_role``, and the tables have the foreign keys
+    ``foreign_keys`` lists and no trigger besides those foreign keys' own."""
+    if connection.pg_version >= 150000:
+        cursor.execute("SELECT has_parameter_privilege('session_replication_role', 'SET')")
+    else:  # before PostgreSQL 15, only a superuser may
+        cursor.execute("SELECT current_setting('is_superuser') = 'on'")
+    if not cursor.fetchone()[0]:
+        return False
+    tables = sorted({table for table, _, _ in foreign_keys()})
+    cursor.execute(
+        "SELECT c.conrelid::regclass::text, a.attname, c.confrelid::regclass::text "
+        "FROM pg_constraint c JOIN pg_attribute a "
+        "ON a.attrelid = c.conrelid AND a.attnum = ANY(c.conkey) "
+        "WHERE c.contype = 'f' AND c.conrelid = ANY(%s::regclass[])",
+        [tables],
+    )
+    found = {tuple(row) for row in cursor.fetchall()}
+    cursor.execute(
+        "SELECT count(*) FROM pg_trigger WHERE tgrelid = ANY(%s::regclass[]) AND NOT tgisinternal",
+        [tables],
+    )
+    return found == foreign_keys() and cursor.fetchone()[0] == 0
 
 
 class CopyRows(NamedTuple):
     """One conversation as binary COPY rows, with ``ID`` for the ids that only
     ``CopyWriter.write`` knows: ``conversation`` is its row (``ID`` for its id), ``messages``
-    its messages' rows (``ID`` for the conversation's id), ``kb_references`` (the message's
-    position and candidate, row with ``ID`` for the message's id)."""
+    its messages' rows (``ID`` for the conversation's id, at ``id_offsets``),
+    ``kb_references`` (the message's position and candidate, row with ``ID`` for the
+    message's id)."""
 
     conversation: bytes
     messages: bytes
     kb_references: tuple[tuple[int, int, bytes], ...]
+    id_offsets: tuple[int, ...]
 
 
 class CopyWriter(BaseWriter):
@@ -194,12 +244,26 @@ class CopyWriter(BaseWriter):
     batch; psycopg serialises use of the connection, and the importer waits for a write
     before its next query.
 
-    The foreign keys of the three tables (deferred to the commit, as Django declares them)
-    are checked at the end of each COPY instead, for this transaction only (``SET
-    CONSTRAINTS ... IMMEDIATE``, set back to deferred by ``finish``; a rollback restores it
-    anyway). The checks are the same, but they overlap with the parsing of the next batch
-    and find the rows they look up still in the cache; at the commit, a large import's checks
-    ran on their own and slowed down with its size.
+    Foreign keys, two ways (``settings.IMPORT_FOREIGN_KEYS``; docs/architecture.md):
+
+    - set-based (the default where the database role may set ``session_replication_role``:
+      a superuser, or on PostgreSQL 15+ a role granted ``SET ON PARAMETER``): the rows'
+      references hold by how they are made, and PostgreSQL's per-row checks, about 40% of
+      the database's work in an import, are skipped for the COPYs alone. Each message refers
+      to a conversation id drawn from the sequence and inserted by the same ``write``, each
+      KB reference to a message id read back in this transaction: rows no other transaction
+      can see, let alone delete. The rows every conversation refers to (project, import job,
+      author) are checked once and locked ``FOR KEY SHARE`` by ``begin``, as the per-row
+      checks would have locked them. ``session_replication_role`` is ``replica`` (no row
+      triggers) only inside a ``write`` (``SET LOCAL``, so a rollback restores it too), and
+      only while the three tables have exactly the foreign keys ``foreign_keys`` lists and
+      no trigger of their own: a schema that gains either falls back to per-row checks.
+    - per-row (otherwise, or with the setting ``triggers``): the foreign keys (deferred to
+      the commit, as Django declares them) are checked at the end of each COPY instead, for
+      this transaction only (``SET CONSTRAINTS ... IMMEDIATE``, set back to deferred by
+      ``finish``; a rollback restores it anyway). The checks are the same, but they overlap
+      with the parsing of the next batch and find the rows they look up still in the cache;
+      at the commit, a large import's checks ran on their own and slowed down with its size.
     """
 
     background = True
@@ -210,6 +274,7 @@ class CopyWriter(BaseWriter):
         self.raw = connection.connection
         self.sequences: dict[str, str] = {}
         self.foreign_keys = ""
+        self.set_based = False
         self.shared = b"".join(
             (
                 copy_bigint(self.project_id),
@@ -222,18 +287,40 @@ class CopyWriter(BaseWriter):
         )
 
     def begin(self) -> None:
-        tables = [m._meta.db_table for m in (Conversation, Message, KBReference)]
         with self.raw.cursor() as cursor:
+            if settings.IMPORT_FOREIGN_KEYS == "auto" and set_based_checks_possible(cursor):
+                self.hold_referenced_rows(cursor)
+                self.set_based = True
+                return
             cursor.execute(
                 "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.conname) "
                 "FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace "
                 "WHERE c.contype = 'f' AND c.condeferrable AND c.condeferred "
                 "AND c.conrelid = ANY(%s::regclass[]) ORDER BY 1",
-                [tables],
+                [[m._meta.db_table for m in (Conversation, Message, KBReference)]],
             )
             self.foreign_keys = ", ".join(r[0] for r in cursor.fetchall())
             if self.foreign_keys:
                 cursor.execute(f"SET CONSTRAINTS {self.foreign_keys} IMMEDIATE")
+
+    def hold_referenced_rows(self, cursor) -> None:
+        """Check that the project, import job and author exist, and lock them ``FOR KEY
+        SHARE`` until the commit: what the per-row checks of the conversations' foreign keys
+        do, once instead of three times per conversation."""
+        for model, pk in (
+            (Project, self.project_id),
+            (ImportJob, self.import_job_id),
+            (get_user_model(), self.author_id),
+        ):
+            if pk is None:
+                continue
+            table = connection.ops.quote_name(model._meta.db_table)
+            cursor.execute(f"SELECT 1 FROM {table} WHERE id = %s FOR KEY SHARE", [pk])
+            if cursor.fetchone() is None:
+                raise IntegrityError(
+                    f"the conversations would refer to {model._meta.verbose_name} {pk}, "
+                    "which does not exist"
+                )
 
     def finish(self) -> None:
         if self.foreign_keys:
@@ -241,21 +328,22 @@ class CopyWriter(BaseWriter):
                 cursor.execute(f"SET CONSTRAINTS {self.foreign_keys} DEFERRED")
 
     def encode(self, conv: ParsedConversation, external_id: str, digest: str) -> CopyRows:
-        messages, kb_references = [], []
+        messages, kb_references, id_offsets, size = [], [], [], 0
         for m in conv.messages:
-            messages.append(
-                message_row(
-                    m.position,
-                    m.candidate,
-                    m.role.encode(),
-                    m.content.encode(),
-                    m.name.encode(),
-                    m.model.encode(),
-                    m.external_id.encode(),
-                    m.source_rank,
-                    copy_json(m.metadata),
-                )
+            row = message_row(
+                m.position,
+                m.candidate,
+                m.role.encode(),
+                m.content.encode(),
+                m.name.encode(),
+                m.model.encode(),
+                m.external_id.encode(),
+                m.source_rank,
+                copy_json(m.metadata),
             )
+            messages.append(row)
+            id_offsets.append(size + MESSAGE_ID_AT)
+            size += len(row)
             for pos, ref in enumerate(m.kb_references):
                 row = b"".join(
                     (
@@ -277,6 +365,7 @@ class CopyWriter(BaseWriter):
             conv.occurred_at,
             copy_json(conv.metadata),
             messages,
+            tuple(id_offsets),
             tuple(kb_references),
         )
 
@@ -288,9 +377,11 @@ class CopyWriter(BaseWriter):
         occurred_at: datetime | None,
         metadata: bytes,
         messages: list[bytes],
+        id_offsets: tuple[int, ...],
         kb_references: tuple[tuple[int, int, bytes], ...] = (),
     ) -> CopyRows:
-        """The ``CopyRows`` of a conversation from its fields and its messages' rows."""
+        """The ``CopyRows`` of a conversation from its fields and its messages' rows (the
+        pieces that, joined, make them; ``id_offsets``: where its id goes in them)."""
         conversation = b"".join(
             (
                 b"\x00\x0c",  # fields
@@ -303,7 +394,7 @@ class CopyWriter(BaseWriter):
                 self.shared,
             )
         )
-        return CopyRows(conversation, b"".join(messages), kb_references)
+        return CopyRows(conversation, b"".join(messages), kb_references, id_offsets)
 
     def _ids(self, cursor, table: str, n: int) -> list[int]:
         sequence = self.sequences.get(table)
@@ -313,53 +404,54 @@ class CopyWriter(BaseWriter):
         cursor.execute("SELECT nextval(%s::regclass) FROM generate_series(1, %s)", [sequence, n])
         return [r[0] for r in cursor.fetchall()]
 
-    def write(self, rows: Sequence[CopyRows]) -> None:
-        if not rows:
+    def pack(self, rows: list[CopyRows]) -> PackedRows:
+        return pack(rows)
+
+    def write(self, packed: PackedRows, keep: Sequence[int]) -> None:
+        if not keep:
             return
         with self.raw.cursor() as cursor:
-            conv_ids = [
-                i.to_bytes(8) for i in self._ids(cursor, Conversation._meta.db_table, len(rows))
-            ]
-            self._copy(
-                cursor,
-                Conversation,
-                CONVERSATION_COLUMNS,
-                [r.conversation.replace(ID, i, 1) for r, i in zip(rows, conv_ids, strict=True)],
-            )
-            self._copy(
-                cursor,
-                Message,
-                MESSAGE_COLUMNS,
-                [r.messages.replace(ID, i) for r, i in zip(rows, conv_ids, strict=True)],
-            )
-            with_kb = [(r, i) for r, i in zip(rows, conv_ids, strict=True) if r.kb_references]
-            if with_kb:
-                self.write_kb_references(cursor, with_kb)
+            ids = self._ids(cursor, Conversation._meta.db_table, len(keep))
+            rows = unpack(packed, keep, ids)
+            if self.set_based:  # back to "origin" at the end; after an error, by the rollback
+                cursor.execute("SET LOCAL session_replication_role = replica")
+            self._copy(cursor, Conversation, CONVERSATION_COLUMNS, rows.conversations)
+            self._copy(cursor, Message, MESSAGE_COLUMNS, rows.messages)
+            if rows.kb_references:
+                self.write_kb_references(cursor, rows.kb_references)
+            if self.set_based:
+                cursor.execute("SET LOCAL session_replication_role = origin")
 
     @staticmethod
-    def _copy(cursor, model, columns: str, data: list[bytes]) -> None:
+    def _copy(cursor, model, columns: str, data: bytes | bytearray) -> None:
         with cursor.copy(
             f"COPY {model._meta.db_table} ({columns}) FROM STDIN (FORMAT binary)"
         ) as copy:
-            copy.write(b"".join([COPY_SIGNATURE, *data, COPY_TRAILER]))
+            copy.write(COPY_SIGNATURE)
+            # psycopg sends a large buffer in slices: a memoryview's cost no copy
+            copy.write(memoryview(data))
+            copy.write(COPY_TRAILER)
 
-    def write_kb_references(self, cursor, rows: list[tuple[CopyRows, bytes]]) -> None:
-        """The KB references of these (conversation, id): their messages' ids are read back."""
+    def write_kb_references(
+        self, cursor, rows: list[tuple[tuple[tuple[int, int, bytes], ...], int]]
+    ) -> None:
+        """KB references (of conversations, with their ids): their messages' ids are read
+        back."""
         cursor.execute(
             f"SELECT conversation_id, position, candidate, id FROM {Message._meta.db_table} "
             "WHERE conversation_id = ANY(%s)",
-            [[int.from_bytes(conv_id) for _, conv_id in rows]],
+            [[conv_id for _, conv_id in rows]],
         )
         message_ids = {(c, p, k): i for c, p, k, i in cursor.fetchall()}
         self._copy(
             cursor,
             KBReference,
             KB_COLUMNS,
-            [
-                row.replace(ID, message_ids[int.from_bytes(conv_id), pos, cand].to_bytes(8), 1)
-                for r, conv_id in rows
-                for pos, cand, row in r.kb_references
-            ],
+            b"".join(
+                row.replace(ID, message_ids[conv_id, pos, cand].to_bytes(8), 1)
+                for references, conv_id in rows
+                for pos, cand, row in references
+            ),
         )
 
 
@@ -371,9 +463,10 @@ class OrmWriter(BaseWriter):
     ) -> tuple[ParsedConversation, str, str]:
         return conv, external_id, digest
 
-    def write(self, rows: Sequence[tuple[ParsedConversation, str, str]]) -> None:
-        if not rows:
+    def write(self, packed: list[tuple[ParsedConversation, str, str]], keep: Sequence[int]) -> None:
+        if not keep:
             return
+        rows = [packed[i] for i in keep]
         conversations = Conversation.objects.bulk_create(
             [
                 Conversation(

@@ -190,16 +190,16 @@ class _Importer:
         new_rows = []
         for external_id, item in keyed.items():
             if external_id not in existing:
-                new_rows.append(item.payload)
+                new_rows.append(item.index)
             elif existing[external_id] == item.digest:
                 s.duplicates += 1
             else:
                 self.conflict(item)
         if self.writing and new_rows:
             if self.pool is not None:
-                self.pending = self.pool.submit(self.writer.write, new_rows)
+                self.pending = self.pool.submit(self.writer.write, batch.packed, new_rows)
             else:
-                self.writer.write(new_rows)
+                self.writer.write(batch.packed, new_rows)
             s.imported += len(new_rows)
 
     def existing_hashes(self, external_ids: list[str]) -> dict[str, str]:

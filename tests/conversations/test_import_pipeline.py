@@ -4,17 +4,20 @@ import io
 import json
 import multiprocessing
 import os
+import pickle
 from datetime import UTC, datetime
 
 import orjson
+import psycopg
 import pytest
-from django.db import connection, transaction
+from django.db import IntegrityError, OperationalError, connection, connections, transaction
 
 from conversations.importers import formats
+from conversations.importers.copy_batches import unpack
 from conversations.importers.fastpath import native_copy_rows
 from conversations.importers.formats import parse_native
 from conversations.importers.records import SourceRecord
-from conversations.importers.writers import CopyWriter
+from conversations.importers.writers import ID, CopyWriter, set_based_checks_possible
 from conversations.models import Conversation, ImportJob, KBReference, Message, Project
 from conversations.services.imports import ImportFailed, transcript_import
 
@@ -85,6 +88,35 @@ def test_the_fast_path_gives_the_rows_of_the_general_path(record):
     digest = conv.content_hash()
     external_id = conv.external_id or f"sha256:{digest}"
     assert fast == (external_id, digest, w.encode(conv, external_id, digest))
+
+
+@pytest.mark.parametrize("keep", [[0, 1, 2, 3], [1, 3], [0], []])
+@pytest.mark.parametrize("out_of_band", [False, True])
+def test_a_packed_batch_gives_the_kept_conversations_their_ids(keep, out_of_band):
+    w = writer()
+    rows = [
+        native_copy_rows(w, orjson.loads(json.dumps(r)), i)[2] for i, r in enumerate(PLAIN_RECORDS)
+    ]
+    packed = w.pack(rows)
+    if out_of_band:  # as the parsing process sends it: the buffers arrive as bytearrays
+        buffers = []
+        header = pickle.dumps(packed, protocol=5, buffer_callback=buffers.append)
+        packed = pickle.loads(header, buffers=[bytearray(b.raw()) for b in buffers])
+        # the bytearrays themselves: the importer writes the ids into them, no copy
+        assert isinstance(packed.conversations, bytearray)
+        assert isinstance(packed.messages, bytearray)
+    ids = [10**12 + 7 * i for i in range(len(keep))]
+    got = unpack(packed, keep, ids)
+    assert bytes(got.conversations) == b"".join(
+        rows[k].conversation.replace(ID, i.to_bytes(8), 1) for k, i in zip(keep, ids, strict=True)
+    )
+    assert bytes(got.messages) == b"".join(
+        rows[k].messages.replace(ID, i.to_bytes(8)) for k, i in zip(keep, ids, strict=True)
+    )
+    assert ID not in bytes(got.messages)
+    if out_of_band and len(keep) == len(rows):  # filled in where they arrived
+        assert got.conversations.obj is packed.conversations
+        assert got.messages.obj is packed.messages
 
 
 @pytest.mark.parametrize("record", UNUSUAL_RECORDS)
@@ -260,3 +292,166 @@ def test_every_column_of_a_conversation_is_stored(project, lead):
     assert conv.created_at is not None
     message = conv.messages.get(position=3)
     assert (message.model, message.metadata) == ("bot-%d-v1", {"latency_ms": 812, "text": "a\nb"})
+
+
+# --- foreign keys: set-based where the role may, per-row otherwise ---------------------------
+
+KB_RECORD = {
+    "id": "kb",
+    "messages": [{"role": "user", "content": "How?"}],
+    "candidates": [
+        {"content": "Like this.", "kb_references": [{"article_id": "KB-1", "snippet": TRICKY}]},
+        {"content": "Or so.", "kb_references": [{"article_id": "KB-2"}]},
+    ],
+}
+
+
+def replication_role() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW session_replication_role")
+        return cursor.fetchone()[0]
+
+
+def modes_used(monkeypatch) -> list[bool]:
+    """Record, for each import from now on, whether its writer checked set-based."""
+    used = []
+    begin = CopyWriter.begin
+
+    def spy(self):
+        begin(self)
+        used.append(self.set_based)
+
+    monkeypatch.setattr(CopyWriter, "begin", spy)
+    return used
+
+
+def test_both_ways_of_checking_foreign_keys_store_the_same_rows(settings, monkeypatch, lead):
+    used = modes_used(monkeypatch)
+    job = ImportJob.objects.create(project=Project.objects.create(slug="j", name="j"))
+    data = b"".join(json.dumps(r).encode() + b"\n" for r in [*PLAIN_RECORDS, KB_RECORD])
+    results = {}
+    for mode in ("auto", "triggers"):
+        settings.IMPORT_FOREIGN_KEYS = mode
+        project = Project.objects.create(slug=f"fk-{mode}", name="p")
+        summary = transcript_import(
+            project=project,
+            stream=io.BytesIO(data),
+            source_name="f.jsonl",
+            batch_size=2,
+            author_id=lead.pk,
+            import_job_id=job.pk,
+        )
+        assert summary.imported == 5
+        assert replication_role() == "origin"
+        results[mode] = rows_of(project)
+        assert set(
+            Conversation.objects.filter(project=project).values_list("author_id", "import_job_id")
+        ) == {(lead.pk, job.pk)}
+    # the test database's role is a superuser: "auto" checked set-based
+    assert used == [True, False]
+    assert results["auto"] == results["triggers"]
+    assert KBReference.objects.filter(message__conversation__project__slug="fk-auto").count() == 2
+
+
+def test_a_failed_import_leaves_the_per_row_checks_on(project, monkeypatch):
+    used = modes_used(monkeypatch)
+    good = json.dumps({"messages": [{"role": "assistant", "content": "A"}]}).encode()
+    with pytest.raises(ImportFailed):
+        transcript_import(
+            project=project,
+            stream=io.BytesIO(good + b"\n" + good.replace(b"A", b"B") + b"\n{broken\n"),
+            source_name="f.jsonl",
+            batch_size=1,
+        )
+    assert used == [True]
+    assert replication_role() == "origin"
+    sid = transaction.savepoint()
+    with pytest.raises(IntegrityError), connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute(
+            f"INSERT INTO {Message._meta.db_table} (conversation_id, position, candidate, role, "
+            "content, name, model, external_id, metadata) "
+            "VALUES (-1, 0, 0, 'user', 'x', '', '', '', '{}')"
+        )
+    transaction.savepoint_rollback(sid)
+
+
+@pytest.mark.parametrize("mode", ["auto", "triggers"])
+def test_a_missing_import_job_is_refused_either_way(project, settings, mode):
+    settings.IMPORT_FOREIGN_KEYS = mode
+    data = json.dumps({"messages": [{"role": "assistant", "content": "A"}]}).encode()
+    # per-row: PostgreSQL's error, through the writer's own psycopg connection
+    with pytest.raises((IntegrityError, psycopg.IntegrityError)):
+        transcript_import(
+            project=project, stream=io.BytesIO(data), source_name="f.jsonl", import_job_id=10**9
+        )
+    assert Conversation.objects.filter(project=project).count() == 0
+
+
+def test_a_role_that_may_not_set_the_replication_role_gets_per_row_checks(db):
+    with connection.cursor() as cursor:
+        assert set_based_checks_possible(cursor)
+        sid = transaction.savepoint()
+        cursor.execute("CREATE ROLE rateloop_test_plain_role NOLOGIN")
+        cursor.execute("SET LOCAL ROLE rateloop_test_plain_role")
+        try:
+            assert not set_based_checks_possible(cursor)
+        finally:
+            transaction.savepoint_rollback(sid)
+
+
+def test_a_table_with_a_trigger_of_its_own_gets_per_row_checks(db):
+    with connection.cursor() as cursor:
+        sid = transaction.savepoint()
+        cursor.execute(
+            "CREATE FUNCTION rateloop_test_noop() RETURNS trigger LANGUAGE plpgsql "
+            "AS $$ BEGIN RETURN NEW; END $$"
+        )
+        cursor.execute(
+            f"CREATE TRIGGER rateloop_test_trigger BEFORE INSERT ON {Message._meta.db_table} "
+            "FOR EACH ROW EXECUTE FUNCTION rateloop_test_noop()"
+        )
+        try:
+            assert not set_based_checks_possible(cursor)
+        finally:
+            transaction.savepoint_rollback(sid)
+
+
+def test_a_new_foreign_key_on_the_tables_gets_per_row_checks(db):
+    with connection.cursor() as cursor:
+        sid = transaction.savepoint()
+        cursor.execute(
+            f"ALTER TABLE {KBReference._meta.db_table} ADD COLUMN rateloop_test_ref bigint "
+            f"REFERENCES {Project._meta.db_table} (id)"
+        )
+        try:
+            assert not set_based_checks_possible(cursor)
+        finally:
+            transaction.savepoint_rollback(sid)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_project_cannot_be_deleted_while_an_import_writes_into_it(settings):
+    """Set-based checks lock the rows the conversations refer to, as per-row checks do."""
+    project = Project.objects.create(slug="locked", name="p")
+    with transaction.atomic():
+        w = CopyWriter(
+            project_id=project.pk,
+            source_format="native",
+            source_name="f.jsonl",
+            import_job_id=None,
+            author_id=None,
+            now=datetime(2024, 1, 1, tzinfo=UTC),
+        )
+        w.begin()
+        assert w.set_based
+        other = connections.create_connection("default")
+        try:
+            with other.cursor() as cursor:
+                cursor.execute("SET lock_timeout = '300ms'")
+                with pytest.raises(OperationalError, match="lock timeout"):
+                    cursor.execute(
+                        f"DELETE FROM {Project._meta.db_table} WHERE id = %s", [project.pk]
+                    )
+        finally:
+            other.close()
