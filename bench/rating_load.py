@@ -36,8 +36,10 @@ What it does:
    generator a fraction of httpx's CPU per call, CPU the server shares; ``--client httpx``
    runs the same calls through httpx;
 5. CPU during each measured window, read from /proc: the load generator itself, the
-   gunicorn processes, the PostgreSQL backends of this database, and the whole machine
-   (what is left is other work on the machine, which is reported); from the CPU cost of a
+   gunicorn processes, the PostgreSQL backends of this database (with those that exited in
+   the window, as gunicorn's connections are renewed after CONN_MAX_AGE, from the
+   postmaster's time of exited children), and the whole machine (what is left is other work
+   on the machine, which is reported); from the CPU cost of a
    rating, the rate the machine could sustain if the benchmark had it alone;
 6. checks in the database: items with more judgments than their overlap (must be 0),
    (item, rater) pairs judged twice (must be 0), judgments = successful submits, submitted
@@ -131,14 +133,16 @@ LATENCY_HEADER = (
 )
 
 
-def _proc_cpu(pid: str) -> float | None:
-    """CPU seconds (user + system) of one process, or None if it is gone."""
+def _proc_cpu(pid: str, children: bool = False) -> float | None:
+    """CPU seconds (user + system) of one process, or of its children that have exited
+    (``children``), or None if it is gone."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             fields = f.read().rsplit(b")", 1)[1].split()
     except OSError:
         return None
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    at = 13 if children else 11
+    return (int(fields[at]) + int(fields[at + 1])) / CLK_TCK
 
 
 def _read(path: str) -> bytes:
@@ -152,6 +156,7 @@ def _read(path: str) -> bytes:
 def cpu_snapshot(gunicorn_pid: int, dbname: str) -> dict:
     """CPU seconds so far per process group, and the machine's busy and total seconds."""
     groups = {"gunicorn": {}, "postgres": {}}
+    postmasters: set[str] = set()
     marker = f" {dbname} ".encode()
     for pid in filter(str.isdigit, os.listdir("/proc")):
         stat = _read(f"/proc/{pid}/stat")
@@ -163,6 +168,7 @@ def cpu_snapshot(gunicorn_pid: int, dbname: str) -> dict:
             groups["gunicorn"][pid] = _proc_cpu(pid) or 0.0
         elif comm == b"postgres" and marker in _read(f"/proc/{pid}/cmdline").replace(b"\0", b" "):
             groups["postgres"][pid] = _proc_cpu(pid) or 0.0
+            postmasters.add(str(ppid))
     cpu = _read("/proc/stat").split(b"\n", 1)[0].split()[1:]
     jiffies = [int(x) for x in cpu]
     idle = jiffies[3] + jiffies[4]  # idle + iowait
@@ -170,6 +176,9 @@ def cpu_snapshot(gunicorn_pid: int, dbname: str) -> dict:
     t = os.times()
     return {
         "groups": groups,
+        # backends that exited (the service reconnects after CONN_MAX_AGE) leave their CPU
+        # time to the postmaster's children's time
+        "exited": {pid: _proc_cpu(pid, children=True) or 0.0 for pid in postmasters},
         "machine_busy": (total - idle) / CLK_TCK,
         "machine_total": total / CLK_TCK,
         "generator": t.user + t.system,
@@ -198,6 +207,16 @@ def cpu_used(before: dict, after: dict) -> dict[str, float]:
             cpu - before["groups"][group].get(pid, 0.0)
             for pid, cpu in after["groups"][group].items()
         )
+    # backends that exited in the window: their whole time, from the postmaster's children's
+    # time (of any database: the machine runs nothing else meanwhile), less what they had used
+    # before the window
+    used["postgres"] += sum(
+        cpu - before["exited"].get(pid, cpu) for pid, cpu in after["exited"].items()
+    ) - sum(
+        cpu
+        for pid, cpu in before["groups"]["postgres"].items()
+        if pid not in after["groups"]["postgres"]
+    )
     busy = after["machine_busy"] - before["machine_busy"]
     used["other"] = busy - sum(used.values())
     used["busy"] = busy
