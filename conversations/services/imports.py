@@ -29,6 +29,7 @@ from conversations.importers.pipeline import (
     Prepared,
     Rejected,
     can_fork,
+    fix_malloc_mmap_threshold,
     prepare_batches,
     worker_batches,
 )
@@ -320,6 +321,8 @@ def transcript_import(
 
         if parse_in_worker is None:
             parse_in_worker = writer.background and can_fork()
+        if parse_in_worker:
+            fix_malloc_mmap_threshold()  # memory flat as the file grows, in both processes
         # forked before the writer starts its thread
         batches = worker_batches(make_batches) if parse_in_worker else nullcontext(make_batches())
         with batches as stream_of_batches:
