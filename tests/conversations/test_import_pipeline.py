@@ -376,6 +376,27 @@ def test_a_failed_import_leaves_the_per_row_checks_on(project, monkeypatch):
     transaction.savepoint_rollback(sid)
 
 
+def test_an_error_in_the_middle_of_a_write_leaves_the_per_row_checks_on(project, monkeypatch):
+    """The rollback of the import's savepoint restores the setting its write had changed."""
+    used = modes_used(monkeypatch)
+    copy = CopyWriter._copy
+
+    def fails_on_messages(cursor, model, columns, data):
+        if model is Message:
+            cursor.execute("SHOW session_replication_role")  # the import's own connection
+            assert cursor.fetchone()[0] == "replica"
+            raise RuntimeError("the disk is full")
+        return copy(cursor, model, columns, data)
+
+    monkeypatch.setattr(CopyWriter, "_copy", staticmethod(fails_on_messages))
+    data = json.dumps({"messages": [{"role": "assistant", "content": "A"}]}).encode()
+    with pytest.raises(RuntimeError, match="the disk is full"):
+        transcript_import(project=project, stream=io.BytesIO(data), source_name="f.jsonl")
+    assert used == [True]
+    assert replication_role() == "origin"
+    assert Conversation.objects.filter(project=project).count() == 0
+
+
 @pytest.mark.parametrize("mode", ["auto", "triggers"])
 def test_a_missing_import_job_is_refused_either_way(project, settings, mode):
     settings.IMPORT_FOREIGN_KEYS = mode
