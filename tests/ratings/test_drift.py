@@ -612,7 +612,8 @@ def calibration(seeds: int = 10) -> None:
     A ratio <= 1 means the test is at or below its nominal level there. Uses the detectors'
     internals, since the public API only returns flags.
     """
-    from ratings import drift
+    from ratings.drift import detectors
+    from ratings.drift import streams as rater_streams
 
     ungated = DriftConfig(
         min_agreement_drop=0,
@@ -623,22 +624,22 @@ def calibration(seeds: int = 10) -> None:
     )
     p_values: dict[str, list[float]] = {name: [] for name in DETECTORS}
     runners = {
-        "agreement": drift._agreement,
-        "gold_accuracy": drift._gold,
-        "speed": drift._speed,
-        "position_bias": drift._position,
+        "agreement": detectors._agreement,
+        "gold_accuracy": detectors._gold,
+        "speed": detectors._speed,
+        "position_bias": detectors._position,
     }
     for seed in range(seeds):
         streams, _ = simulate(10_000 + seed, n_degraded=0)
         vocab: dict[Any, int] = {}
-        raters = [drift._prepare(key, obs, vocab) for key, obs in streams.items()]
+        raters = [rater_streams._prepare(key, obs, vocab) for key, obs in streams.items()]
         origin = float(np.floor(min(r.t[0] for r in raters) / 86_400) * 86_400)
         for rater in raters:
             for name, run in runners.items():
                 res = run(rater, ungated, origin)
                 if res is not None:
                     p_values[name].extend(res.p.tolist())
-            res = drift._labels(rater, ungated, origin, list(vocab), None)
+            res = detectors._labels(rater, ungated, origin, list(vocab), None)
             if res is not None:
                 p_values["label_distribution"].extend(res.p.tolist())
     print(f"calibration ({seeds} seeds x 200 steady raters, all windows, gates off):")
