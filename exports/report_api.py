@@ -1,6 +1,6 @@
 """The reports as data: JSON, and CSV with ``?format=csv`` (leads and data consumers).
 
-Same builders as the pages (``exports/reports.py``); see ``docs/reports.md`` for every
+Same builders as the pages (``exports/reports/``); see ``docs/reports.md`` for every
 column.
 """
 

@@ -1,7 +1,7 @@
 """Web pages of the reports (KB correctness, model leaderboard), for leads and data consumers.
 
 The pages and the API (``exports/report_api.py``) call the same builders in
-``exports/reports.py``; every table on a page is also served as JSON and CSV.
+``exports/reports/``; every table on a page is also served as JSON and CSV.
 """
 
 from html import escape
