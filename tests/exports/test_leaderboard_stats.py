@@ -7,7 +7,6 @@ import math
 import numpy as np
 import pytest
 
-from exports import leaderboard_stats as ls
 from exports.leaderboard_stats import (
     STATUS_INSUFFICIENT,
     STATUS_OK,
@@ -17,6 +16,7 @@ from exports.leaderboard_stats import (
     outcome_counts,
     win_tie_loss_matrix,
 )
+from exports.leaderboard_stats import fit as fit_module
 
 LN10 = math.log(10)
 
@@ -269,13 +269,13 @@ def test_cost_depends_on_cells_not_battles(monkeypatch: pytest.MonkeyPatch) -> N
 
     # Every array the likelihood touches has one entry per cell.
     sizes: list[int] = []
-    real_expit = ls.expit
+    real_expit = fit_module.expit
 
     def spy(z: np.ndarray) -> np.ndarray:
         sizes.append(int(np.size(z)))
         return real_expit(z)
 
-    monkeypatch.setattr(ls, "expit", spy)
+    monkeypatch.setattr(fit_module, "expit", spy)  # the fit's own name for it
     fit_small = bradley_terry(small)
     small_sizes = set(sizes[:-1])  # the last call converts the bias to a probability
     sizes.clear()
