@@ -1,0 +1,20 @@
+"""The rater web UI: rate, skip, my history and edits; the lead's project page and set-up."""
+
+from ratings.views.projects import home, item_detail, project_page, project_settings
+from ratings.views.quality import quality_dashboard, quality_rater
+from ratings.views.rating import edit_judgment, guidelines, my_judgments, rate, skip, submit
+
+__all__ = [
+    "edit_judgment",
+    "guidelines",
+    "home",
+    "item_detail",
+    "my_judgments",
+    "project_page",
+    "project_settings",
+    "quality_dashboard",
+    "quality_rater",
+    "rate",
+    "skip",
+    "submit",
+]
