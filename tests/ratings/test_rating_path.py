@@ -12,9 +12,9 @@ from conversations.services.access import project_of_member, role_of
 from ratings.api import AnswerSerializer, JudgmentOutputSerializer, NextApi
 from ratings.models import Assignment, AssignmentState, Item, Judgment, Score, TaskKind
 from ratings.selectors import task_view
-from ratings.services import judgments
 from ratings.services.assignments import assignment_next
 from ratings.services.judgments import judgment_submit
+from ratings.services.judgments import submit as submitting
 from ratings.services.rubrics import rubric_set
 from tests.factories import UserFactory
 
@@ -116,7 +116,7 @@ def test_a_lease_that_expires_between_read_and_write_takes_the_locked_path(
     rated_project, raters, monkeypatch
 ):
     a = assignment_next(project=rated_project, rater=raters[0], kind=TaskKind.PAIRWISE)
-    read = judgments._submission_read
+    read = submitting._submission_read
     stale = read(a.pk)  # what the fast path saw: a live lease
 
     def expire_then_read(assignment_id):
@@ -125,7 +125,7 @@ def test_a_lease_that_expires_between_read_and_write_takes_the_locked_path(
         Item.objects.filter(pk=a.item_id).update(n_active=0)
         return stale
 
-    monkeypatch.setattr(judgments, "_submission_read", expire_then_read)
+    monkeypatch.setattr(submitting, "_submission_read", expire_then_read)
     judgment = judgment_submit(assignment=a.pk, rater=raters[0], answer={"choice": "tie"})
     item = Item.objects.get(pk=a.item_id)
     assert (item.n_active, item.n_done) == (1, 1)  # the free slot was taken again
