@@ -59,7 +59,7 @@ def _starts(lengths: Sequence[int]) -> np.ndarray:
 
 
 def pack(rows: Sequence["CopyRows"]) -> PackedRows:
-    message_starts = _starts([len(r.messages) for r in rows])
+    message_starts = _starts([r.messages_size for r in rows])
     counts = [len(r.id_offsets) for r in rows]
     owner = np.repeat(np.arange(len(rows), dtype=np.int64), counts)
     relative = np.fromiter(
@@ -68,7 +68,9 @@ def pack(rows: Sequence["CopyRows"]) -> PackedRows:
     return PackedRows(
         pickle.PickleBuffer(bytearray().join([r.conversation for r in rows])),
         _starts([len(r.conversation) for r in rows]),
-        pickle.PickleBuffer(bytearray().join([r.messages for r in rows])),
+        pickle.PickleBuffer(
+            bytearray().join(itertools.chain.from_iterable(r.messages for r in rows))
+        ),
         message_starts,
         relative + message_starts[owner],
         owner,

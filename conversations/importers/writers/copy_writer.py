@@ -35,14 +35,16 @@ from conversations.models import Conversation, ImportJob, KBReference, Message, 
 class CopyRows(NamedTuple):
     """One conversation as binary COPY rows, with ``ID`` for the ids that only
     ``CopyWriter.write`` knows: ``conversation`` is its row (``ID`` for its id), ``messages``
-    its messages' rows (``ID`` for the conversation's id, at ``id_offsets``),
+    the pieces that, joined, make its messages' rows (``messages_size`` bytes, ``ID`` for the
+    conversation's id at ``id_offsets``; joined only with the whole batch's, by ``pack``),
     ``kb_references`` (the message's position and candidate, row with ``ID`` for the
     message's id)."""
 
     conversation: bytes
-    messages: bytes
+    messages: list[bytes]
     kb_references: tuple[tuple[int, int, bytes], ...]
     id_offsets: tuple[int, ...]
+    messages_size: int
 
 
 class CopyWriter(BaseWriter):
@@ -207,7 +209,7 @@ class CopyWriter(BaseWriter):
                 self.shared,
             )
         )
-        return CopyRows(conversation, b"".join(messages), kb_references, id_offsets)
+        return CopyRows(conversation, messages, kb_references, id_offsets, sum(map(len, messages)))
 
     def _ids(self, cursor, table: str, n: int) -> list[int]:
         sequence = self.sequences.get(table)
