@@ -112,9 +112,32 @@ def run_export(
     base_name: str,
     created_by: str = "",
     progress: Callable[[int, int], None] | None = None,
+    engine: str = "auto",
 ) -> ExportResult:
-    """Write the export's files, manifest and card into ``out_dir`` (see module docstring)."""
+    """Write the export's files, manifest and card into ``out_dir`` (see module docstring).
+
+    ``engine``: "auto" takes the fast path (``exports/fast``) when it covers the request
+    exactly and the general one otherwise; "general" and "fast" force one (forcing "fast" on
+    a request it does not cover raises ValueError). Both write the same bytes and manifest.
+    """
     options.validate()
+    if engine not in ("auto", "general", "fast"):
+        raise ValueError("engine must be auto, general or fast")
+    if engine != "general":
+        from exports import fast
+
+        reason = fast.refusal(options)
+        if reason is None:
+            return fast.run_fast_export(
+                project=project,
+                options=options,
+                out_dir=out_dir,
+                base_name=base_name,
+                created_by=created_by,
+                progress=progress,
+            )
+        if engine == "fast":
+            raise ValueError(f"the fast export does not cover this request: {reason}")
     exporter = REGISTRY[options.format]
     kind = Kto.source_kind(options.__dict__) if isinstance(exporter, Kto) else exporter.kinds[0]
     f = options.filters
@@ -140,11 +163,8 @@ def run_export(
             items=items, raters=raters, labels=labels, weights=_rater_weights(project)
         )
     total = count_items(project, kind, f)
-    ext = options.file_type + (".gz" if options.compress else "")
-    splits = ("train", "test") if options.test_fraction > 0 else ("all",)
-    names = {s: f"{base_name}.{ext}" if s == "all" else f"{base_name}.{s}.{ext}" for s in splits}
+    splits, names, partial = output_names(options, out_dir, base_name)
     out_dir.mkdir(parents=True, exist_ok=True)
-    partial = {s: out_dir / f".{names[s]}.partial" for s in splits}
     writers = {
         s: RowWriter(
             partial[s],
@@ -208,16 +228,57 @@ def run_export(
         raise
     if progress is not None:
         progress(read, total)
-    final: list[FileInfo] = []
-    for s in splits:
-        partial[s].rename(out_dir / names[s])
-        final.append(FileInfo(names[s], files[s].rows, files[s].bytes, files[s].sha256))
     counts = {
         "records_read": read,
         "rows_written": {s: files[s].rows for s in splits},
         "dropped": dict(sorted(dropped.items())),
         "raters": len(rater_ids),
     }
+    return publish(
+        project=project,
+        options=options,
+        kind=kind,
+        aggregation_info=aggregation_info,
+        out_dir=out_dir,
+        base_name=base_name,
+        files=[(partial[s], names[s], files[s]) for s in splits],
+        counts=counts,
+        rubric_versions=rubric_versions,
+        guideline_versions=guideline_versions,
+        created_by=created_by,
+    )
+
+
+def output_names(options: ExportOptions, out_dir: Path, base_name: str):
+    """(splits, final file name of each split, temporary path of each split)."""
+    ext = options.file_type + (".gz" if options.compress else "")
+    splits = ("train", "test") if options.test_fraction > 0 else ("all",)
+    names = {s: f"{base_name}.{ext}" if s == "all" else f"{base_name}.{s}.{ext}" for s in splits}
+    partial = {s: out_dir / f".{names[s]}.partial" for s in splits}
+    return splits, names, partial
+
+
+def publish(
+    *,
+    project: Project,
+    options: ExportOptions,
+    kind: str,
+    aggregation_info: dict,
+    out_dir: Path,
+    base_name: str,
+    files: list[tuple[Path, str, FileInfo]],
+    counts: dict,
+    rubric_versions: set,
+    guideline_versions: set,
+    created_by: str,
+) -> ExportResult:
+    """Rename the finished files (temporary path, final name, description) into place, then
+    write the manifest and the dataset card: the last step of every export path."""
+    final: list[FileInfo] = []
+    for path, name, info in files:
+        path.rename(out_dir / name)
+        final.append(FileInfo(name, info.rows, info.bytes, info.sha256))
+    f = options.filters
     manifest = {
         "format": options.format,
         "file_type": options.file_type,

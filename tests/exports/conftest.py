@@ -63,3 +63,9 @@ def exportable(project, lead, member):
             Score.objects.create(judgment=j, criterion=crit["helpfulness"], value=value)
             Score.objects.create(judgment=j, criterion=crit["safe"], value=1)
     return project, raters, pairs
+
+
+@pytest.fixture(autouse=True)
+def export_cache_dir(settings, tmp_path_factory):
+    """The fast export's text cache in a folder of this test's own."""
+    settings.EXPORT_CACHE_DIR = str(tmp_path_factory.mktemp("export-cache"))

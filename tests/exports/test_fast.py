@@ -1,0 +1,292 @@
+"""The fast export writes what the general path writes, byte for byte, and only when it covers
+the request: tricky text, every prompt shape, varied votes, filters and rules, a cold and a
+warm cache, and a failure that leaves nothing behind."""
+
+import gzip
+import json
+import random
+from datetime import timedelta
+
+import numpy as np
+import pytest
+from django.utils import timezone
+
+from conversations.models import Message
+from exports import fast
+from exports.canonical import ExportFilters
+from exports.fast import cache as text_cache
+from exports.pipeline import ExportOptions, run_export
+from ratings.models import DriftFlag, FlagState, Item, Judgment, TaskKind
+from ratings.services.rubrics import rubric_set
+from tests.factories import ConversationFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+# every control character PostgreSQL text can hold, the characters JSON escapes or might,
+# and non-ASCII of every width, including lone combining marks and line separators
+TRICKY = [chr(c) for c in range(1, 32)] + [
+    "\x7f",
+    '"',
+    "\\",
+    "/",
+    "\\u0041",
+    "</script>",
+    "é",
+    "漢字",
+    "שלום",
+    "مرحبا",
+    "😀",
+    "👩‍👩‍👧",
+    "\u2028",
+    "\u2029",
+    "\u0301",
+    "\ufeff",
+    "\U0010fffd",
+    "plain words ",
+    "\r\n",
+    "",
+]
+
+
+def text(rng: random.Random, n: int = 12) -> str:
+    return "".join(rng.choice(TRICKY) for _ in range(n))
+
+
+def conversation(project, rng: random.Random, shape: str):
+    """A conversation whose candidates 0 and 1 answer the prompt ``shape`` describes."""
+    conv = ConversationFactory(project=project)
+    turns = {
+        "user": [("user", 0)],
+        "none": [],
+        "system+user": [("system", 0), ("user", 1)],
+        "multi": [("user", 0), ("assistant", 1), ("user", 2)],
+        "system only": [("system", 0)],
+        "gap": [("user", 2)],
+        "tool": [("user", 0), ("tool", 1)],
+    }[shape]
+    for role, position in turns:
+        Message.objects.create(conversation=conv, position=position, role=role, content=text(rng))
+    at = max((p for _, p in turns), default=-1) + 1
+    a, b = (
+        Message.objects.create(
+            conversation=conv, position=at, candidate=c, role="assistant", content=text(rng, 30)
+        )
+        for c in (0, 1)
+    )
+    return conv, a, b
+
+
+@pytest.fixture
+def tricky(project, lead):
+    """40 pairs: tricky text, seven prompt shapes, 1-4 votes each (ties, both bad, no
+    preference, external), gold pairs, two rubric versions, a flagged rater."""
+    rng = random.Random(7)
+    rubric1 = rubric_set(project=project, user=lead, criteria=[{"key": "helpful", "points": 5}])
+    rubric2 = rubric_set(project=project, user=lead, criteria=[{"key": "kind", "points": 3}])
+    raters = [UserFactory() for _ in range(4)]
+    now = timezone.now()
+    DriftFlag.objects.create(
+        project=project,
+        rater=raters[3],
+        detector="test",
+        window_kind="day",
+        window_start=now,
+        window_end=now,
+        state=FlagState.OPEN,
+    )
+    shapes = ["user", "none", "system+user", "multi", "system only", "gap", "tool"]
+    for n in range(40):
+        conv, a, b = conversation(project, rng, shapes[n % len(shapes)])
+        item = Item.objects.create(
+            project=project,
+            kind=TaskKind.PAIRWISE,
+            conversation=conv,
+            response=a,
+            response_b=b,
+            overlap=4,
+            is_gold=n % 9 == 0,
+        )
+        for k, rater in enumerate(rng.sample(raters, rng.randint(0 if n == 5 else 1, 4))):
+            Judgment.objects.create(
+                item=item,
+                rater=rater,
+                preference=rng.choice([-2, -1, -1, 0, 1, 1, 2, None]),
+                both_bad=rng.random() < 0.2,
+                is_external=rng.random() < 0.2,
+                rubric=rng.choice([rubric1, rubric2, None]),
+                guidelines_version=rng.choice([1, 2]),
+                created_at=now - timedelta(days=2) + timedelta(hours=n, minutes=k),
+            )
+    return project
+
+
+def both(project, tmp_path, name, **kw):
+    """Run the general and the fast path on the same options; return both results."""
+    options = ExportOptions(format="trl", **kw)
+    results = {}
+    for engine in ("general", "fast"):
+        results[engine] = run_export(
+            project=project,
+            options=options,
+            out_dir=tmp_path / engine,
+            base_name=name,
+            engine=engine,
+        )
+    return results["general"], results["fast"]
+
+
+def assert_same(general, fast_result):
+    def comparable(manifest):
+        return {k: v for k, v in manifest.items() if k != "created_at"}
+
+    assert comparable(fast_result.manifest) == comparable(general.manifest)
+    for g, f in zip(general.files, fast_result.files, strict=True):
+        g_path = general.manifest_path.parent / g.name
+        f_path = fast_result.manifest_path.parent / f.name
+        if g.name.endswith(".gz"):  # the gzip header holds the time: compare what it holds
+            assert gzip.decompress(f_path.read_bytes()) == gzip.decompress(g_path.read_bytes())
+        else:
+            assert f_path.read_bytes() == g_path.read_bytes()
+            assert f.sha256 == g.sha256
+
+
+OPTION_SETS = [
+    {},
+    {"filters": ExportFilters(exclude_gold=True, exclude_flagged_raters=True)},
+    {"filters": ExportFilters(include_external=False), "min_raters": 2, "min_agreement": 0.6},
+    {"both_bad": "keep", "min_agreement": 0.5},
+    {
+        "filters": ExportFilters(
+            date_from=timezone.now() - timedelta(days=2, hours=-10),
+            date_to=timezone.now() - timedelta(days=1, hours=-6),
+        )
+    },
+]
+
+
+@pytest.mark.parametrize("options", OPTION_SETS, ids=range(len(OPTION_SETS)))
+def test_fast_jsonl_is_byte_identical_to_the_general_path(tricky, tmp_path, options):
+    general, fast_result = both(tricky, tmp_path, "out", **options)
+    assert general.files[0].rows > 3
+    assert_same(general, fast_result)
+
+
+def test_fast_parquet_and_gzip_are_identical_to_the_general_path(tricky, tmp_path):
+    for kw in (
+        {"file_type": "parquet"},
+        {"compress": True},
+        {"file_type": "parquet", "compress": True},
+    ):
+        general, fast_result = both(tricky, tmp_path, "x" + "".join(map(str, kw.values())), **kw)
+        assert general.files[0].rows > 3
+        assert_same(general, fast_result)
+
+
+def test_the_text_really_is_tricky_and_every_line_parses(tricky, tmp_path):
+    _, fast_result = both(tricky, tmp_path, "out")
+    raw = (tmp_path / "fast" / "out.jsonl").read_bytes()
+    lines = [json.loads(line) for line in raw.decode("utf-8").split("\n")[:-1]]
+    joined = "".join(v for row in lines for v in row.values())
+    assert all(chr(c) in joined for c in range(1, 32))
+    assert "😀" in joined and "\u2028" in joined and '"' in joined and "\\" in joined
+    assert {row["prompt"][:6] for row in lines} >= {"", "User: ", "System"}
+
+
+def test_a_warm_cache_an_appended_pair_and_a_stale_entry_give_the_same_bytes(
+    tricky, tmp_path, monkeypatch, lead
+):
+    monkeypatch.setattr(text_cache, "BATCH", 5)  # many batches, and short ones after appends
+    general, cold = both(tricky, tmp_path / "1", "out")
+    assert_same(general, cold)
+    store = text_cache.FragmentCache(tricky.pk)
+    assert store.index.shape[1] == 40  # every pair of the project, kept or not
+    warm = run_export(
+        project=tricky, options=ExportOptions(format="trl"), out_dir=tmp_path / "w", base_name="out"
+    )
+    assert (tmp_path / "w" / "out.jsonl").read_bytes() == (
+        tmp_path / "1/general/out.jsonl"
+    ).read_bytes()
+    assert warm.files == cold.files
+    # a new pair: encoded and appended, the rest reused
+    rng = random.Random(1)
+    conv, a, b = conversation(tricky, rng, "multi")
+    item = Item.objects.create(
+        project=tricky,
+        kind=TaskKind.PAIRWISE,
+        conversation=conv,
+        response=a,
+        response_b=b,
+        overlap=1,
+    )
+    Judgment.objects.create(item=item, rater=lead, preference=2, created_at=timezone.now())
+    general, appended = both(tricky, tmp_path / "2", "out")
+    assert_same(general, appended)
+    store = text_cache.FragmentCache(tricky.pk)
+    assert store.index.shape[1] == 41 and store.index[2].max() == 8  # 8 old batches + 1
+    # an entry that no longer matches its pair (here: its creation time) is encoded again
+    index = store.index.copy()
+    index[1, 3] += 1
+    np.save(store.dir / f"{store.name}.npy", index)
+    general, rebuilt = both(tricky, tmp_path / "3", "out")
+    assert_same(general, rebuilt)
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"format": "hh-rlhf"},
+        {"format": "trl-conversational"},
+        {"format": "trl", "file_type": "csv"},
+        {"format": "trl", "aggregation": "mean"},
+        {"format": "trl", "aggregation": "weighted"},
+        {"format": "trl", "test_fraction": 0.3},
+        {"format": "trl", "filters": ExportFilters(source="chat")},
+        {"format": "trl", "filters": ExportFilters(model="model-a")},
+    ],
+)
+def test_the_fast_path_is_not_taken_for_requests_it_does_not_cover(
+    exportable, tmp_path, monkeypatch, kw
+):
+    project, _, _ = exportable
+    options = ExportOptions(**kw)
+    assert fast.refusal(options) is not None
+    with pytest.raises(ValueError, match="does not cover"):
+        run_export(project=project, options=options, out_dir=tmp_path, base_name="o", engine="fast")
+
+    def forbidden(**_):
+        raise AssertionError("the fast path was taken")
+
+    monkeypatch.setattr(fast, "run_fast_export", forbidden)
+    result = run_export(project=project, options=options, out_dir=tmp_path, base_name="o")
+    assert result.manifest["format"] == kw["format"]
+
+
+def test_the_common_request_takes_the_fast_path(exportable, tmp_path, monkeypatch):
+    project, _, _ = exportable
+    monkeypatch.setattr(
+        "exports.pipeline.iter_records", lambda *a, **k: pytest.fail("general path taken")
+    )
+    for file_type in ("jsonl", "parquet"):
+        result = run_export(
+            project=project,
+            options=ExportOptions(format="trl", file_type=file_type),
+            out_dir=tmp_path,
+            base_name=file_type,
+        )
+        assert result.counts["rows_written"] == {"all": 4}
+
+
+def test_a_failure_leaves_no_file_that_looks_done(tricky, tmp_path, monkeypatch):
+    calls = []
+
+    def failing(self, data, rows):
+        calls.append(rows)
+        raise OSError("disk full")
+
+    monkeypatch.setattr("exports.writers.RowWriter.write_bytes", failing)
+    with pytest.raises(OSError, match="disk full"):
+        run_export(
+            project=tricky, options=ExportOptions(format="trl"), out_dir=tmp_path, base_name="out"
+        )
+    assert calls
+    assert list(tmp_path.iterdir()) == []
