@@ -18,8 +18,9 @@ What it does:
 1. seeds the project with bench/seed_rating_project.py (the application's own services:
    ``transcript_import`` of one pair per conversation, then ``items_queue``), or with
    --reuse only deletes the assignments and judgments of earlier runs; then VACUUM ANALYZE;
-2. starts ``gunicorn config.wsgi:application`` in production mode (DJANGO_DEBUG=0,
-   persistent database connections as configured) and waits until it answers;
+2. starts ``gunicorn -c config/gunicorn.conf.py config.wsgi:application`` in production
+   mode (DJANGO_DEBUG=0, persistent database connections as configured) and waits until it
+   answers;
 3. reference: ``GET /api/v1/projects/`` (token authentication, one project, three SQL
    queries: the smallest authenticated API call), first by one client, then by as many
    concurrent clients as there are raters, for --reference-seconds each after a 2 s
@@ -497,6 +498,10 @@ def start_gunicorn(args, database_url: str) -> subprocess.Popen:
     cmd = [
         str(Path(sys.executable).with_name("gunicorn")),
         "config.wsgi:application",
+        # the production settings (config/gunicorn.conf.py); the options below override
+        # its worker counts and keep-alive
+        "--config",
+        "config/gunicorn.conf.py",
         "--bind",
         f"127.0.0.1:{args.port}",
         "--workers",
@@ -699,7 +704,9 @@ def main() -> int:
 
     server = (
         f"gunicorn {args.workers} workers x {args.threads} threads ({args.worker_class}), "
-        f"keep-alive {args.keep_alive} s, DJANGO_DEBUG=0, persistent database connections"
+        f"keep-alive {args.keep_alive} s, thread switch interval "
+        f"{os.environ.get('RATELOOP_GIL_SWITCH_INTERVAL_MS', '0.5')} ms "
+        "(config/gunicorn.conf.py), DJANGO_DEBUG=0, persistent database connections"
     )
     print(describe_machine(args.database_url))
     print(f"server: {server}")
