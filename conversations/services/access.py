@@ -23,12 +23,17 @@ def role_of(*, user, project: Project) -> str | None:
     )
 
 
+# Long texts the rating path does not need: a project's annotation guide can run to tens of
+# kilobytes, and every ``next`` would carry it. They are read on first use.
+DEFERRED_PROJECT_FIELDS = ("description", "guidelines")
+
+
 @functools.cache
 def _member_project_query() -> tuple[str, list[str], list]:
     """The SQL of ``project_of_member``, the attnames of the project's columns, and the
     converters the ORM would apply to each column (e.g. aware datetimes on SQLite)."""
     q = connection.ops.quote_name
-    fields = Project._meta.concrete_fields
+    fields = [f for f in Project._meta.concrete_fields if f.name not in DEFERRED_PROJECT_FIELDS]
     columns = ", ".join(f"p.{q(f.column)}" for f in fields)
     membership = Membership._meta
     sql = (
@@ -49,9 +54,10 @@ def _member_project_query() -> tuple[str, list[str], list]:
 
 def project_of_member(*, user, slug: str) -> Project | None:
     """``Project.objects.with_viewer_role(user).filter(slug=slug).first()``: the project if
-    the user may see it (a member, or a superuser), carrying the user's role, else None.
-    Written as one plain query: every API call of the rating path starts here, and building
-    the query with the ORM cost more CPU than running it."""
+    the user may see it (a member, or a superuser), carrying the user's role, else None;
+    ``DEFERRED_PROJECT_FIELDS`` are read on first use. Written as one plain query: every API
+    call of the rating path starts here, and building the query with the ORM cost more CPU
+    than running it."""
     if not user.is_authenticated:
         return None
     sql, attnames, converters = _member_project_query()

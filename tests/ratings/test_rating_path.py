@@ -8,7 +8,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from conversations.models import Project, Role
-from conversations.services.access import project_of_member, role_of
+from conversations.services.access import _member_project_query, project_of_member, role_of
 from ratings.api import AnswerSerializer, JudgmentOutputSerializer, NextApi
 from ratings.models import Assignment, AssignmentState, Item, Judgment, Score, TaskKind
 from ratings.selectors import task_view
@@ -245,6 +245,23 @@ def test_the_member_project_read_matches_the_queryset(rated_project, raters, lea
         for field in Project._meta.concrete_fields:
             assert getattr(found, field.attname) == getattr(expected, field.attname)
     assert project_of_member(user=raters[0], slug="no-such-project") is None
+
+
+def test_next_does_not_carry_the_annotation_guide(rated_project, raters):
+    guide = "# Guide\n\n" + "Judge helpfulness first, then accuracy. " * 2000  # ~80 KB
+    Project.objects.filter(pk=rated_project.pk).update(guidelines=guide, description="d" * 5000)
+    sql = _member_project_query()[0]
+    assert '"guidelines"' not in sql and '"description"' not in sql
+    assert '"guidelines_version"' in sql
+    client = token_client(raters[0])
+    response = client.post(f"/api/v1/projects/{rated_project.slug}/next/", {}, format="json")
+    assert response.status_code == 200 and response.json()["assignment_id"]
+    # read on first use, and the project's own page still shows the guide
+    found = project_of_member(user=raters[0], slug=rated_project.slug)
+    assert found.get_deferred_fields() == {"description", "guidelines"}
+    assert found.guidelines == guide
+    detail = client.get(f"/api/v1/projects/{rated_project.slug}/")
+    assert detail.status_code == 200 and detail.json()["guidelines"] == guide
 
 
 @pytest.mark.parametrize("serializer", [AnswerSerializer, NextApi.InputSerializer])
