@@ -88,12 +88,9 @@ class Judgment(models.Model):
                 name="preference_in_range",
             ),
         ]
-        indexes = [
-            models.Index(fields=["rater", "created_at"]),
-            models.Index(
-                fields=["item"], condition=Q(is_current=True), name="judgment_current_item"
-            ),
-        ]
+        # an item's current judgments are found by the one_current_judgment index (it starts
+        # with the item and has the same condition): a second index would only be written
+        indexes = [models.Index(fields=["rater", "created_at"])]
 
     def __str__(self) -> str:
         return f"judgment {self.pk} v{self.version} by {self.rater_id} on item {self.item_id}"
