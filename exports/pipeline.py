@@ -21,6 +21,7 @@ from pathlib import Path
 from django.utils import timezone
 
 from conversations.models import Project
+from exports import fast
 from exports.aggregation import METHODS, Aggregator
 from exports.canonical import (
     ExportFilters,
@@ -124,8 +125,6 @@ def run_export(
     if engine not in ("auto", "general", "fast"):
         raise ValueError("engine must be auto, general or fast")
     if engine != "general":
-        from exports import fast
-
         reason = fast.refusal(options)
         if reason is None:
             return fast.run_fast_export(

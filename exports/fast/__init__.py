@@ -20,19 +20,21 @@ How (bench/RESULTS.md has the measurements):
 Memory stays flat: one cache batch (or one row group) and a few arrays of one number per pair.
 """
 
+import re
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from django.db import connection
+from django.db import connection, transaction
 
 from conversations.models import Project
-from exports.canonical import ExportFilters, count_items, serial_reads
+from exports.canonical import ExportFilters, read_ahead, serial_reads
 from exports.exporters import REGISTRY
 from exports.fast import cache as text_cache
-from exports.fast.decisions import decide, manifest_sets
+from exports.fast import decisions
 from exports.writers import RowWriter
 from ratings.models import Item, TaskKind
 
@@ -40,7 +42,12 @@ from ratings.models import Item, TaskKind
 LINES = {
     "trl": (b'{"prompt":', b',"chosen":', b',"rejected":', b"}\n"),
 }
+# Arrow scalars, made when the module is imported: the first Arrow conversion in a process
+# imports pandas (a third of a second), which belongs to start-up, not to every export
+LINE_PARTS = tuple(pa.scalar(x, pa.binary()) for x in LINES["trl"])
+NOTHING = pa.scalar(b"", pa.binary())
 DEFAULT_FILTERS = ExportFilters()
+SNAPSHOT_ID = re.compile(r"[0-9A-F]+-[0-9A-F]+(-[0-9]+)?")
 
 
 def refusal(options) -> str | None:
@@ -75,9 +82,7 @@ def run_fast_export(
 
     if refusal(options) is not None:
         raise ValueError(f"the fast export does not cover this request: {refusal(options)}")
-    f = options.filters
     exporter = REGISTRY[options.format]
-    total = count_items(project, TaskKind.PAIRWISE, f)
     splits, names, partial = output_names(options, out_dir, base_name)
     out_dir.mkdir(parents=True, exist_ok=True)
     writer = RowWriter(
@@ -87,30 +92,39 @@ def run_fast_export(
         exporter.schema,
         python_json=exporter.python_json,
     )
+    totals = decisions.Totals()
+    # a second connection cannot see what an enclosing transaction wrote
+    ahead = not connection.in_atomic_block
     try:
         with serial_reads(snapshot=True):
-            decisions = decide(project, options)
-            rubric_versions, guideline_versions, raters = manifest_sets(project, f, decisions.kept)
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL jit = off")  # compiling costs more than it saves here
+            ids, stamps = decisions.pairs(project, options.filters)
 
-            def report(done: int) -> None:
-                if progress is not None and decisions.kept.size:
-                    progress(decisions.records_read * done // decisions.kept.size, total)
+            def decided():
+                for chunk in _decided(project, options, ids, ahead=ahead):
+                    totals.add(chunk)
+                    if progress is not None:
+                        progress(totals.records_read, len(ids))
+                    yield chunk
 
             if options.file_type == "jsonl":
-                _write_jsonl(project, options, decisions, writer, report)
+                store = text_cache.FragmentCache(project.pk)
+                where = store.ensure(ids, stamps)  # encodes what is missing: a cold cache
+                _write_jsonl(store, ids, where, decided(), writer)
             else:
-                _write_parquet(decisions, writer, report)
+                _write_parquet(decided(), writer)
         info = writer.close()
     except BaseException:
         writer.abort()
         raise
     if progress is not None:
-        progress(decisions.records_read, total)
+        progress(totals.records_read, len(ids))
     counts = {
-        "records_read": decisions.records_read,
+        "records_read": totals.records_read,
         "rows_written": {"all": info.rows},
-        "dropped": decisions.dropped,
-        "raters": raters,
+        "dropped": dict(sorted((k, v) for k, v in totals.dropped.items() if v)),
+        "raters": len(totals.raters),
     }
     return publish(
         project=project,
@@ -121,44 +135,131 @@ def run_fast_export(
         base_name=base_name,
         files=[(partial["all"], names["all"], info)],
         counts=counts,
-        rubric_versions=rubric_versions,
-        guideline_versions=guideline_versions,
+        rubric_versions=totals.rubric_versions(),
+        guideline_versions=totals.guideline_versions,
         created_by=created_by,
     )
 
 
-def _write_jsonl(project, options, decisions, writer: RowWriter, report) -> None:
-    store = text_cache.FragmentCache(project.pk)
-    pos = store.ensure(decisions.kept, decisions.stamps)
-    batch_of, row_of = store.index[2][pos], store.index[3][pos]
-    before_p, before_c, before_r, end = (pa.scalar(x, pa.binary()) for x in LINES[options.format])
-    nothing = pa.scalar(b"", pa.binary())
-    # kept pairs are in id order, and so are the cache's batches: one pass over the file
-    starts = np.flatnonzero(np.diff(batch_of, prepend=-1)) if len(pos) else []
-    bounds = [*starts, len(pos)]
-    with store.reader() as reader:
-        for s, e in zip(bounds[:-1], bounds[1:], strict=True):
-            batch = reader.get_batch(int(batch_of[s]))
-            rows = pa.array(row_of[s:e])
-            b_won = pa.array(decisions.b_won[s:e])
-            p = batch.column(1).take(rows)
-            a = batch.column(2).take(rows)
-            b = batch.column(3).take(rows)
-            lines = pc.binary_join_element_wise(
-                before_p,
-                p,
-                before_c,
-                pc.if_else(b_won, b, a),
-                before_r,
-                pc.if_else(b_won, a, b),
-                end,
-                nothing,
-            )
-            offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)
-            first, last = offsets[lines.offset], offsets[lines.offset + len(lines)]
-            writer.write_bytes(memoryview(lines.buffers()[2])[first:last], len(lines))
-            del batch, p, a, b, lines
-            report(e)
+def _decided(project, options, ids, *, ahead: bool):
+    """The chunks' decisions; on PostgreSQL outside an enclosing transaction, read by a
+    second thread on its own connection in this transaction's snapshot, a chunk ahead, so
+    that the votes of the next chunk are read while this one is written."""
+    if not ahead:
+        yield from decisions.chunks(project, options, ids)
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_export_snapshot()")
+        snapshot = cursor.fetchone()[0]
+    if not SNAPSHOT_ID.fullmatch(snapshot):
+        raise ValueError(f"unexpected snapshot id {snapshot!r}")
+
+    def produce():
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            cursor.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+            cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+            cursor.execute("SET LOCAL jit = off")
+            yield from decisions.chunks(project, options, ids)
+
+    yield from read_ahead(produce, depth=2)
+
+
+class _Background:
+    """Writes (and hashes) finished bytes in a second thread, at most two pieces behind:
+    both release the interpreter lock, so Arrow joins the next lines meanwhile."""
+
+    def __init__(self, writer: RowWriter):
+        self.writer = writer
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-writer")
+        self.pending: list = []
+
+    def write(self, data, rows: int) -> None:
+        self.pending.append(self.pool.submit(self.writer.write_bytes, data, rows))
+        if len(self.pending) > 2:
+            self.pending.pop(0).result()
+
+    def finish(self) -> None:
+        try:
+            for future in self.pending:
+                future.result()
+        finally:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _write_jsonl(store, ids: np.ndarray, where: np.ndarray, chunks, writer: RowWriter) -> None:
+    """Join each kept pair's line from its cached fragments, a cache batch at a time."""
+    before_p, before_c, before_r, end = LINE_PARTS
+    background = _Background(writer)
+    try:
+        with store.reader() as reader:
+            loaded, batch = -1, None
+            for chunk in chunks:
+                pos = where[np.searchsorted(ids, chunk.kept)]
+                batch_of, row_of = store.index[2][pos], store.index[3][pos]
+                # kept pairs are in id order, and so are the cache's batches
+                starts = np.flatnonzero(np.diff(batch_of, prepend=-1))
+                for s, e in zip(starts, [*starts[1:], len(pos)], strict=True):
+                    if batch_of[s] != loaded:
+                        batch, loaded = None, int(batch_of[s])
+                        batch = reader.get_batch(loaded)
+                    rows = row_of[s:e]
+                    chosen = 2 * rows + chunk.b_won[s:e]  # see cache.SCHEMA
+                    lines = pc.binary_join_element_wise(
+                        before_p,
+                        batch.column(0).take(rows),
+                        before_c,
+                        batch.column(1).take(chosen),
+                        before_r,
+                        batch.column(1).take(4 * rows + 1 - chosen),
+                        end,
+                        NOTHING,
+                    )
+                    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)
+                    first, last = offsets[lines.offset], offsets[lines.offset + len(lines)]
+                    background.write(memoryview(lines.buffers()[2])[first:last], len(lines))
+                    del lines
+    finally:
+        background.finish()
+
+
+def _write_parquet(chunks, writer: RowWriter) -> None:
+    """Read the kept pairs' text in id order and write row groups of ``batch_rows`` rows,
+    as the general path does."""
+    from conversations.models import Message
+
+    sql = PARQUET_SQL.format(
+        prompt=text_cache.prompt_sql(),
+        items=Item._meta.db_table,
+        messages=Message._meta.db_table,
+    )
+    with connection.cursor() as cursor:
+        # one index look-up per message, in the order of the kept ids: no sort of the text
+        cursor.execute("SET LOCAL enable_hashjoin = off")
+        cursor.execute("SET LOCAL enable_mergejoin = off")
+    size = writer.batch_rows
+    waiting: list = []
+
+    def flush(rows: list) -> None:
+        columns = list(zip(*rows, strict=True))
+        writer.write_table(
+            pa.Table.from_arrays([pa.array(c, pa.string()) for c in columns], schema=writer.schema)
+        )
+
+    for number, chunk in enumerate(chunks):
+        if not len(chunk.kept):
+            continue
+        with connection.connection.cursor(name=f"export_parquet_{number}") as cur:
+            cur.itersize = size
+            cur.execute(sql, [chunk.kept.tolist(), chunk.b_won.tolist()])
+            while rows := cur.fetchmany(size):
+                waiting += rows
+                del rows
+                if len(waiting) >= size:
+                    flush(waiting[:size])
+                    waiting = waiting[size:]
+    if waiting:
+        flush(waiting)
 
 
 PARQUET_SQL = """
@@ -172,33 +273,3 @@ PARQUET_SQL = """
       ON p.conversation_id = i.conversation_id AND p.position = 0 AND p.candidate = 0
     ORDER BY k.id
 """
-
-
-def _write_parquet(decisions, writer: RowWriter, report) -> None:
-    from conversations.models import Message
-
-    sql = PARQUET_SQL.format(
-        prompt=text_cache.prompt_sql(),
-        items=Item._meta.db_table,
-        messages=Message._meta.db_table,
-    )
-    with connection.cursor() as cursor:
-        # one index look-up per message, in the order of the kept ids: no sort of the text
-        cursor.execute("SET LOCAL enable_hashjoin = off")
-        cursor.execute("SET LOCAL enable_mergejoin = off")
-    done = 0
-    if not len(decisions.kept):
-        return
-    with connection.connection.cursor(name="export_parquet") as cur:
-        cur.itersize = writer.batch_rows
-        cur.execute(sql, [decisions.kept.tolist(), decisions.b_won.tolist()])
-        while rows := cur.fetchmany(writer.batch_rows):
-            columns = list(zip(*rows, strict=True))
-            del rows
-            table = pa.Table.from_arrays(
-                [pa.array(c, pa.string()) for c in columns], schema=writer.schema
-            )
-            writer.write_table(table)
-            done += table.num_rows
-            del columns, table
-            report(done)

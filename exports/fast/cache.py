@@ -33,10 +33,11 @@ from django.db import connection
 from conversations.models import Message, MessageRole
 from ratings.models import Item, TaskKind
 
-BATCH = 4096
-SCHEMA = pa.schema(
-    [("id", pa.int64()), ("prompt", pa.binary()), ("a", pa.binary()), ("b", pa.binary())]
-)
+BATCH = 2048
+# a batch of n pairs: their prompts (n rows) and responses (2n rows: A then B of each pair,
+# so that the chosen one of pair k is row 2k + b_won); IPC batches have one length, so the
+# prompts column has the n prompts followed by n empty values
+SCHEMA = pa.schema([("prompt", pa.binary()), ("response", pa.binary())])
 
 
 def cache_root() -> Path:
@@ -188,15 +189,15 @@ class FragmentCache:
             while rows := cur.fetchmany(BATCH):
                 ids = np.array([r[0] for r in rows], dtype=np.int64)
                 stamps = np.array([r[1] for r in rows], dtype=np.int64)
+                prompts = [dumps(r[2]) for r in rows]
                 batch = pa.record_batch(
                     [
-                        pa.array(ids),
-                        pa.array([dumps(r[2]) for r in rows], pa.binary()),
-                        pa.array([dumps(r[3]) for r in rows], pa.binary()),
-                        pa.array([dumps(r[4]) for r in rows], pa.binary()),
+                        pa.array(prompts + [b""] * len(prompts), pa.binary()),
+                        pa.array([dumps(x) for r in rows for x in (r[3], r[4])], pa.binary()),
                     ],
                     schema=SCHEMA,
                 )
+                del prompts
                 del rows
                 yield ids, stamps, batch
 

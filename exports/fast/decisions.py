@@ -1,29 +1,40 @@
-"""The fast export's first phase: every pair's vote counts in one query, the majority and the
-rules as array arithmetic, and the manifest's rater and version sets of the kept pairs.
+"""The fast export's first phase: the pairs, then their votes a chunk of pairs at a time, the
+majority and the rules as array arithmetic, and the manifest's rater and version sets.
 
 The results equal the general path's (``Aggregator("majority").decide`` and the rules in
 ``exports/pipeline.py``), pair for pair: the tests run both paths on the same projects.
 """
 
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 
 import numpy as np
+import psycopg
 from django.db import connection
 
 from conversations.models import Project
 from exports.canonical import ExportFilters
 from ratings.models import DriftFlag, FlagState, Item, Judgment, Rubric, TaskKind
 
+NO_PREFERENCE = 7  # stands for NULL among the preferences (-2..2, stored + 2)
+NO_RUBRIC = -1
 
-@dataclass
-class Decisions:
-    """The pairs that become rows, in item id order, and what the manifest counts."""
 
-    kept: np.ndarray  # item ids (int64), ascending
-    b_won: np.ndarray  # bool: response B is the chosen one
-    stamps: np.ndarray  # the kept items' created_at in microseconds (cache check)
-    records_read: int  # pairs with at least one vote after the filters
-    dropped: dict[str, int]
+def pairs(project: Project, f: ExportFilters) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, creation times in microseconds) of the project's pairs the filters keep, by id."""
+    gold = " AND NOT is_gold" if f.exclude_gold else ""
+    sql = f"""
+        SELECT array_agg(id), array_agg((date_part('epoch', created_at) * 1000000)::int8)
+        FROM {Item._meta.db_table}
+        WHERE project_id = %s AND kind = %s{gold}
+    """
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, [project.pk, TaskKind.PAIRWISE.value], binary=True)
+        ids, stamps = cursor.fetchone()
+    ids, stamps = np.array(ids or [], dtype=np.int64), np.array(stamps or [], dtype=np.int64)
+    order = np.argsort(ids, kind="stable")
+    return ids[order], stamps[order]
 
 
 def _judgment_filters(project: Project, f: ExportFilters) -> tuple[str, list]:
@@ -46,43 +57,87 @@ def _judgment_filters(project: Project, f: ExportFilters) -> tuple[str, list]:
     return sql, params
 
 
-def _counts(project: Project, f: ExportFilters) -> list:
-    """Per pair with a vote, as arrays in id order: id, created_at (us), votes with a
-    preference, for A, for B, ties, and "both bad" among the votes with a preference."""
-    where, params = _judgment_filters(project, f)
-    gold = " AND NOT i.is_gold" if f.exclude_gold else ""
+@dataclass
+class Chunk:
+    """The pairs of one chunk that become rows, in id order."""
+
+    kept: np.ndarray  # item ids
+    b_won: np.ndarray  # response B is the chosen one
+    records: int  # pairs with at least one vote after the filters
+    dropped: Counter
+    raters: set
+    rubrics: set  # rubric ids
+    guideline_versions: set
+
+
+@dataclass
+class Totals:
+    records_read: int = 0
+    dropped: Counter = field(default_factory=Counter)
+    raters: set = field(default_factory=set)
+    rubrics: set = field(default_factory=set)
+    guideline_versions: set = field(default_factory=set)
+
+    def add(self, chunk: Chunk) -> None:
+        self.records_read += chunk.records
+        self.dropped.update(chunk.dropped)
+        self.raters |= chunk.raters
+        self.rubrics |= chunk.rubrics
+        self.guideline_versions |= chunk.guideline_versions
+
+    def rubric_versions(self) -> set:
+        """The versions of the rubrics the kept pairs' votes were made under."""
+        return set(Rubric.objects.filter(id__in=self.rubrics).values_list("version", flat=True))
+
+
+def chunks(project: Project, options, ids: np.ndarray, size: int = 20000):
+    """``Chunk`` after ``Chunk`` for the pairs ``ids`` (ascending), ``size`` pairs a query."""
+    where, params = _judgment_filters(project, options.filters)
+    # rater, preference and "both bad" travel packed in one number (rater ids are 32-bit
+    # integers, preferences -2..2): three arrays are read instead of five
     sql = f"""
-        SELECT array_agg(id ORDER BY id), array_agg(stamp ORDER BY id), array_agg(n ORDER BY id),
-               array_agg(a ORDER BY id), array_agg(b ORDER BY id), array_agg(t ORDER BY id),
-               array_agg(bad ORDER BY id)
-        FROM (
-            SELECT i.id, (extract(epoch FROM i.created_at) * 1000000)::int8 AS stamp,
-                   count(j.preference) AS n,
-                   count(*) FILTER (WHERE j.preference < 0) AS a,
-                   count(*) FILTER (WHERE j.preference > 0) AS b,
-                   count(*) FILTER (WHERE j.preference = 0) AS t,
-                   count(*) FILTER (WHERE j.preference IS NOT NULL AND j.both_bad) AS bad
-            FROM {Item._meta.db_table} i
-            JOIN {Judgment._meta.db_table} j ON j.item_id = i.id AND j.is_current
-            WHERE i.project_id = %s AND i.kind = %s{gold}{where}
-            GROUP BY i.id
-        ) g
+        SELECT array_agg(j.item_id),
+               array_agg((j.rater_id::int8 << 4)
+                         | (coalesce(j.preference + 2, {NO_PREFERENCE}) << 1) | j.both_bad::int),
+               array_agg(coalesce(j.rubric_id, {NO_RUBRIC})), array_agg(j.guidelines_version)
+        FROM {Judgment._meta.db_table} j
+        WHERE j.item_id BETWEEN %s AND %s AND j.is_current{where}
     """
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [project.pk, TaskKind.PAIRWISE.value, *params])
-        row = cursor.fetchone()
-    return [np.array(col or [], dtype=np.int64) for col in row]
+    connection.ensure_connection()
+    # binary results: arrays arrive as numbers, not as text to parse
+    with psycopg.Cursor(connection.connection) as cursor:
+        for start in range(0, len(ids), size):
+            chunk_ids = ids[start : start + size]
+            cursor.execute(sql, [int(chunk_ids[0]), int(chunk_ids[-1]), *params], binary=True)
+            item, packed, rubric, guidelines = (
+                np.array(col or [], dtype=np.int64) for col in cursor.fetchone()
+            )
+            rater, preference, both_bad = packed >> 4, (packed >> 1) & 7, packed & 1
+            preference = np.where(preference == NO_PREFERENCE, NO_PREFERENCE, preference - 2)
+            yield decide(chunk_ids, item, rater, preference, both_bad, rubric, guidelines, options)
 
 
-def decide(project: Project, options) -> Decisions:
+def decide(chunk_ids, item, rater, preference, both_bad, rubric, guidelines, options) -> Chunk:
     """Majority vote and the pipeline's rules, in the pipeline's order (min_raters,
-    min_agreement, both_bad, tie), for every pair with a vote."""
-    ids, stamps, n, a, b, t, bad = _counts(project, options.filters)
+    min_agreement, both_bad, tie), for the pairs of ``chunk_ids`` with a vote."""
+    # votes of pairs outside this chunk's ids (other projects, gold pairs left out) go
+    at = np.minimum(np.searchsorted(chunk_ids, item), len(chunk_ids) - 1)
+    mine = chunk_ids[at] == item
+    at, rater, preference, both_bad = at[mine], rater[mine], preference[mine], both_bad[mine]
+    rubric, guidelines = rubric[mine], guidelines[mine]
+    size = len(chunk_ids)
+    voted = np.bincount(at, minlength=size) > 0
+    has = preference != NO_PREFERENCE
+    n = np.bincount(at, weights=has, minlength=size).astype(np.int64)
+    a = np.bincount(at, weights=has & (preference < 0), minlength=size).astype(np.int64)
+    b = np.bincount(at, weights=has & (preference > 0), minlength=size).astype(np.int64)
+    t = np.bincount(at, weights=has & (preference == 0), minlength=size).astype(np.int64)
+    bad = np.bincount(at, weights=has & (both_bad != 0), minlength=size).astype(np.int64)
     a_wins = (a > b) & (a >= t)
     b_wins = (b > a) & (b >= t)
     tie = ~(a_wins | b_wins)
-    dropped: dict[str, int] = {}
-    rest = np.ones(len(ids), dtype=bool)
+    dropped: Counter = Counter()
+    rest = voted.copy()  # a pair without a vote is not a record at all
 
     def drop(rule: str, mask: np.ndarray) -> None:
         nonlocal rest
@@ -95,39 +150,22 @@ def decide(project: Project, options) -> Decisions:
     drop("fewer_raters_than_min_raters", n < options.min_raters)
     if options.min_agreement > 0:
         agreeing = np.where(a_wins, a, np.where(b_wins, b, t))
-        below = np.zeros(len(ids), dtype=bool)
+        below = np.zeros(size, dtype=bool)
         # round(agreeing / votes, 6) exactly as the aggregator computes it, once per pair shape
-        for x, m in {(int(x), int(m)) for x, m in zip(agreeing, n, strict=True)}:
-            share = round(x / m, 6) if m else 0.0
-            if share < options.min_agreement:
+        for x, m in {(int(x), int(m)) for x, m in zip(agreeing[rest], n[rest], strict=True)}:
+            if (round(x / m, 6) if m else 0.0) < options.min_agreement:
                 below |= (agreeing == x) & (n == m)
         drop("agreement_below_min_agreement", below)
     if options.both_bad == "drop":
         drop("both_bad", bad * 2 > n)
     drop("tie", tie)
-    return Decisions(
-        kept=ids[rest],
+    of_kept = rest[at]  # every vote of a kept pair, with a preference or not
+    return Chunk(
+        kept=chunk_ids[rest],
         b_won=b_wins[rest],
-        stamps=stamps[rest],
-        records_read=len(ids),
-        dropped=dict(sorted(dropped.items())),
+        records=int(voted.sum()),
+        dropped=dropped,
+        raters=set(np.unique(rater[of_kept]).tolist()),
+        rubrics=set(np.unique(rubric[of_kept]).tolist()) - {NO_RUBRIC},
+        guideline_versions=set(np.unique(guidelines[of_kept]).tolist()),
     )
-
-
-def manifest_sets(project: Project, f: ExportFilters, kept: np.ndarray) -> tuple[set, set, int]:
-    """(rubric versions, guidelines versions, number of raters) of every vote of the kept
-    pairs after the filters, as the general path collects them from its records."""
-    if not len(kept):
-        return set(), set(), 0
-    where, params = _judgment_filters(project, f)
-    sql = f"""
-        SELECT array_agg(DISTINCT r.version) FILTER (WHERE r.version IS NOT NULL),
-               array_agg(DISTINCT j.guidelines_version), count(DISTINCT j.rater_id)
-        FROM {Judgment._meta.db_table} j
-        LEFT JOIN {Rubric._meta.db_table} r ON r.id = j.rubric_id
-        WHERE j.is_current AND j.item_id = ANY(%s::int8[]){where}
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [kept.tolist(), *params])
-        rubric_versions, guideline_versions, raters = cursor.fetchone()
-    return set(rubric_versions or ()), set(guideline_versions or ()), int(raters)
