@@ -110,7 +110,8 @@ def run_fast_export(
 
             if options.file_type == "jsonl":
                 store = text_cache.FragmentCache(project.pk)
-                where = store.ensure(ids, stamps)  # encodes what is missing: a cold cache
+                # encodes what is missing (a cold cache), in parallel where it can
+                where = store.ensure(ids, stamps, snapshot=_snapshot() if ahead else None)
                 _write_jsonl(store, ids, where, decided(), writer)
             else:
                 _write_parquet(decided(), writer)
@@ -148,11 +149,7 @@ def _decided(project, options, ids, *, ahead: bool):
     if not ahead:
         yield from decisions.chunks(project, options, ids)
         return
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_export_snapshot()")
-        snapshot = cursor.fetchone()[0]
-    if not SNAPSHOT_ID.fullmatch(snapshot):
-        raise ValueError(f"unexpected snapshot id {snapshot!r}")
+    snapshot = _snapshot()
 
     def produce():
         with transaction.atomic(), connection.cursor() as cursor:
@@ -163,6 +160,16 @@ def _decided(project, options, ids, *, ahead: bool):
             yield from decisions.chunks(project, options, ids)
 
     yield from read_ahead(produce, depth=2)
+
+
+def _snapshot() -> str:
+    """This transaction's snapshot, exported for other connections to read in."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_export_snapshot()")
+        snapshot = cursor.fetchone()[0]
+    if not SNAPSHOT_ID.fullmatch(snapshot):
+        raise ValueError(f"unexpected snapshot id {snapshot!r}")
+    return snapshot
 
 
 class _Background:
@@ -233,10 +240,6 @@ def _write_parquet(chunks, writer: RowWriter) -> None:
         items=Item._meta.db_table,
         messages=Message._meta.db_table,
     )
-    with connection.cursor() as cursor:
-        # one index look-up per message, in the order of the kept ids: no sort of the text
-        cursor.execute("SET LOCAL enable_hashjoin = off")
-        cursor.execute("SET LOCAL enable_mergejoin = off")
     size = writer.batch_rows
     waiting: list = []
 
@@ -249,7 +252,9 @@ def _write_parquet(chunks, writer: RowWriter) -> None:
     for number, chunk in enumerate(chunks):
         if not len(chunk.kept):
             continue
-        with connection.connection.cursor(name=f"export_parquet_{number}") as cur:
+        name = f"export_parquet_{number}"
+        # one index look-up per message, in the order of the kept ids: no sort of the text
+        with text_cache.nested_loops(), connection.connection.cursor(name=name) as cur:
             cur.itersize = size
             cur.execute(sql, [chunk.kept.tolist(), chunk.b_won.tolist()])
             while rows := cur.fetchmany(size):

@@ -20,12 +20,17 @@ anything missing or different is (re)encoded from the database first.
 
 import hashlib
 import os
+import queue
 import shutil
+import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import orjson
+import psycopg
 import pyarrow as pa
 from django.conf import settings
 from django.db import connection
@@ -76,12 +81,17 @@ def prompt_sql() -> str:
         ) END"""
 
 
-def text_sql(where: str) -> str:
-    """The prompt text and both responses of the pairs ``where`` selects (on ``i``)."""
+def text_sql(where: str, *, encoded: bool) -> str:
+    """The id, creation time, prompt text and both responses of the pairs ``where`` selects
+    (on ``i``), in id order; with ``encoded``, the three texts as JSON strings (UTF-8)."""
     messages = Message._meta.db_table
+
+    def text(sql: str) -> str:
+        return f"convert_to(to_json({sql})::text, 'UTF8')" if encoded else sql
+
     return f"""
-        SELECT i.id, (extract(epoch FROM i.created_at) * 1000000)::int8, {prompt_sql()},
-               a.content, b.content
+        SELECT i.id, (date_part('epoch', i.created_at) * 1000000)::int8,
+               {text(prompt_sql())}, {text("a.content")}, {text("b.content")}
         FROM {Item._meta.db_table} i
         JOIN {messages} a ON a.id = i.response_id
         JOIN {messages} b ON b.id = i.response_b_id
@@ -89,6 +99,131 @@ def text_sql(where: str) -> str:
           ON p.conversation_id = i.conversation_id AND p.position = 0 AND p.candidate = 0
         WHERE {where}
         ORDER BY i.id"""
+
+
+# every character class JSON encoders may treat differently: control characters, quotes,
+# backslash, slash, DEL, non-ASCII of every width, line separators, a lone combining mark
+PROBE = "".join(chr(c) for c in range(1, 32)) + (
+    "\x7f\"\\/<>&'é漢字😀\u2028\u2029\u0301\ufeff\U0010fffd"
+)
+_server_encodes_like_orjson: dict[str, bool] = {}
+
+
+def server_encodes_like_orjson() -> bool:
+    """Whether this server's ``to_json`` of text gives exactly orjson's bytes for PROBE
+    (PostgreSQL 15 does): then the server encodes while the cache is built."""
+    key = connection.settings_dict.get("NAME") or ""
+    if key not in _server_encodes_like_orjson:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT convert_to(to_json(%s::text)::text, 'UTF8')", [PROBE])
+            encoded = bytes(cursor.fetchone()[0])
+        _server_encodes_like_orjson[key] = encoded == orjson.dumps(PROBE)
+    return _server_encodes_like_orjson[key]
+
+
+@contextmanager
+def nested_loops() -> Iterator[None]:
+    """Within the enclosing transaction, plan joins as index look-ups, row by row in the
+    outer order: without this PostgreSQL sorts the pairs' text to merge-join it, then sorts
+    it again by id (twice as slow here, on two CPUs). The settings are restored after."""
+    names = ("enable_hashjoin", "enable_mergejoin")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT " + ", ".join(f"current_setting('{n}')" for n in names))
+        before = cursor.fetchone()
+        for name in names:
+            cursor.execute("SELECT set_config(%s, 'off', true)", [name])
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            for name, value in zip(names, before, strict=True):
+                cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
+
+
+def _in_parallel(fetch, bounds: list[tuple[int, int]], snapshot: str):
+    """``fetch(cursor, lo, hi)`` for every bound, in order, spread over one connection per
+    CPU (all in ``snapshot``), each at most one batch ahead of the caller."""
+    params = connection.connection.info.get_parameters()
+    password = connection.connection.info.password
+    workers = max(2, min(4, os.cpu_count() or 2))
+    queues = [queue.Queue(maxsize=1) for _ in range(workers)]
+    stop = threading.Event()
+
+    def put(q: queue.Queue, item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work(w: int) -> None:
+        try:
+            with psycopg.connect(**params, password=password) as conn:
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                conn.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+                for setting in (
+                    "max_parallel_workers_per_gather = 0",
+                    "jit = off",
+                    "enable_hashjoin = off",
+                    "enable_mergejoin = off",
+                ):
+                    conn.execute(f"SET LOCAL {setting}")
+                with conn.cursor() as cursor:
+                    for lo, hi in bounds[w::workers]:
+                        if not put(queues[w], fetch(cursor, lo, hi)):
+                            return
+        except BaseException as exc:  # handed to the caller, which raises it
+            put(queues[w], _Failed(exc))
+
+    threads = [
+        threading.Thread(target=work, args=(w,), name=f"export-encode-{w}", daemon=True)
+        for w in range(workers)
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        for k in range(len(bounds)):
+            item = queues[k % workers].get()
+            if isinstance(item, _Failed):
+                raise item.exc
+            yield item
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+
+
+def _unpack(ids, stamps, prompts, prompt_sizes, responses, a_sizes, b_sizes):
+    """One batch from the packed query's row, in id order."""
+    ids = np.array(ids or [], dtype=np.int64)
+    n = len(ids)
+    offsets = np.zeros(2 * n + 1, dtype=np.int32)  # the prompts, then n empty values
+    np.cumsum(prompt_sizes or [], out=offsets[1 : n + 1])
+    offsets[n + 1 :] = offsets[n]
+    prompt = pa.Array.from_buffers(
+        pa.binary(), 2 * n, [None, pa.py_buffer(offsets), pa.py_buffer(prompts or b"")]
+    )
+    sizes = np.column_stack([np.array(a_sizes or []), np.array(b_sizes or [])]).ravel()
+    offsets = np.zeros(2 * n + 1, dtype=np.int32)
+    np.cumsum(sizes, out=offsets[1:])
+    response = pa.Array.from_buffers(
+        pa.binary(), 2 * n, [None, pa.py_buffer(offsets), pa.py_buffer(responses or b"")]
+    )
+    stamps = np.array(stamps or [], dtype=np.int64)
+    order = np.argsort(ids, kind="stable")
+    if (order != np.arange(n)).any():  # aggregated in another order: put it in id order
+        pad = np.arange(n, 2 * n)
+        prompt = prompt.take(np.concatenate([order, pad]))
+        response = response.take(np.column_stack([2 * order, 2 * order + 1]).ravel())
+        ids, stamps = ids[order], stamps[order]
+    return ids, stamps, pa.record_batch([prompt, response], schema=SCHEMA)
+
+
+class _Failed:
+    def __init__(self, exc: BaseException):
+        self.exc = exc
 
 
 class FragmentCache:
@@ -119,9 +254,13 @@ class FragmentCache:
             return pos
         return None
 
-    def ensure(self, ids: np.ndarray, stamps: np.ndarray) -> np.ndarray:
+    def ensure(
+        self, ids: np.ndarray, stamps: np.ndarray, *, snapshot: str | None = None
+    ) -> np.ndarray:
         """The positions of ``ids``, encoding what is missing first: the pairs after the last
-        cached id when only those are missing, else every pair of the project again."""
+        cached id when only those are missing, else every pair of the project again. With
+        ``snapshot`` (an exported snapshot of the caller's transaction), the encoding runs
+        on one connection per CPU, each reading a share of the pairs in that snapshot."""
         pos = self.positions(ids, stamps)
         if pos is not None:
             return pos
@@ -132,13 +271,13 @@ class FragmentCache:
             and self.positions(ids[known], stamps[known]) is not None
             and ids[~known].min() > cached[-1]
         )
-        self._write(after=int(cached[-1]) if reuse else 0, keep_old=reuse)
+        self._write(after=int(cached[-1]) if reuse else 0, keep_old=reuse, snapshot=snapshot)
         pos = self.positions(ids, stamps)
         if pos is None:
             raise CacheMiss("the cached text does not match the pairs just read")
         return pos
 
-    def _write(self, *, after: int, keep_old: bool) -> None:
+    def _write(self, *, after: int, keep_old: bool, snapshot: str | None) -> None:
         """A new generation: the old one's batches (``keep_old``), then the pairs after
         ``after`` encoded from the database; then it becomes ``current``."""
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -153,7 +292,7 @@ class FragmentCache:
                     with self.reader() as old:
                         for k in range(old.num_record_batches):
                             out.write_batch(old.get_batch(k))
-                for ids, stamps, batch in self._encode(after):
+                for ids, stamps, batch in self._encode(after, snapshot):
                     out.write_batch(batch)
                     n = len(ids)
                     parts.append(
@@ -177,29 +316,60 @@ class FragmentCache:
             for stale in (f"{old}.arrow", f"{old}.npy"):
                 (self.dir / stale).unlink(missing_ok=True)
 
-    def _encode(self, after: int):
-        """Batches of the project's pairs with id > ``after``, read with a server-side cursor
-        and encoded with the writer's JSON encoder (orjson: a string inside a line is
-        exactly ``orjson.dumps`` of that string)."""
-        sql = text_sql("i.project_id = %s AND i.kind = %s AND i.id > %s")
-        with connection.connection.cursor(name=f"export_text_{uuid.uuid4().hex[:8]}") as cur:
-            cur.itersize = BATCH
-            cur.execute(sql, [self.project_id, TaskKind.PAIRWISE.value, after])
+    def _encode(self, after: int, snapshot: str | None):
+        """Batches of the project's pairs with id > ``after``, in id order, each encoded as
+        the writer encodes (orjson: a string inside a line is exactly ``orjson.dumps`` of
+        that string); by the server when its encoding is the same (``PROBE``)."""
+        encoded = server_encodes_like_orjson()
+        sql = text_sql(
+            "i.project_id = %s AND i.kind = %s AND i.id BETWEEN %s AND %s", encoded=encoded
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT array_agg(id) FROM {Item._meta.db_table}"
+                " WHERE project_id = %s AND kind = %s AND id > %s",
+                [self.project_id, TaskKind.PAIRWISE.value, after],
+            )
+            todo = np.sort(np.array(cursor.fetchone()[0] or [], dtype=np.int64))
+        bounds = [
+            (int(todo[k]), int(todo[min(k + BATCH, len(todo)) - 1]))
+            for k in range(0, len(todo), BATCH)
+        ]
+        params = [self.project_id, TaskKind.PAIRWISE.value]
+
+        def fetch(cursor, lo: int, hi: int):
+            if encoded:
+                cursor.execute(packed, [*params, lo, hi], binary=True)
+                return _unpack(*cursor.fetchone())
+            cursor.execute(sql, [*params, lo, hi])
+            rows = cursor.fetchall()
             dumps = orjson.dumps
-            while rows := cur.fetchmany(BATCH):
-                ids = np.array([r[0] for r in rows], dtype=np.int64)
-                stamps = np.array([r[1] for r in rows], dtype=np.int64)
-                prompts = [dumps(r[2]) for r in rows]
-                batch = pa.record_batch(
-                    [
-                        pa.array(prompts + [b""] * len(prompts), pa.binary()),
-                        pa.array([dumps(x) for r in rows for x in (r[3], r[4])], pa.binary()),
-                    ],
-                    schema=SCHEMA,
-                )
-                del prompts
-                del rows
-                yield ids, stamps, batch
+            batch = pa.record_batch(
+                [
+                    pa.array([dumps(r[2]) for r in rows] + [b""] * len(rows), pa.binary()),
+                    pa.array([dumps(x) for r in rows for x in (r[3], r[4])], pa.binary()),
+                ],
+                schema=SCHEMA,
+            )
+            ids = np.array([r[0] for r in rows], dtype=np.int64)
+            return ids, np.array([r[1] for r in rows], dtype=np.int64), batch
+
+        # encoded by the server, a batch comes as one row: ids, times, and the fragments
+        # joined into two byte strings with their lengths (no Python object per pair)
+        packed = f"""
+            SELECT array_agg(id), array_agg(stamp), string_agg(p, ''::bytea),
+                   array_agg(octet_length(p)), string_agg(a || b, ''::bytea),
+                   array_agg(octet_length(a)), array_agg(octet_length(b))
+            FROM ({sql.replace("ORDER BY i.id", "")}) AS t(id, stamp, p, a, b)
+        """
+
+        if snapshot is None or len(bounds) < 2:
+            connection.ensure_connection()
+            with nested_loops(), psycopg.Cursor(connection.connection) as cursor:
+                for lo, hi in bounds:
+                    yield fetch(cursor, lo, hi)
+            return
+        yield from _in_parallel(fetch, bounds, snapshot)
 
     def reader(self) -> pa.ipc.RecordBatchFileReader:
         """The current generation's batches, read from the file (not mapped) one at a time,

@@ -90,7 +90,7 @@ class Totals:
         return set(Rubric.objects.filter(id__in=self.rubrics).values_list("version", flat=True))
 
 
-def chunks(project: Project, options, ids: np.ndarray, size: int = 20000):
+def chunks(project: Project, options, ids: np.ndarray, size: int = 10000):
     """``Chunk`` after ``Chunk`` for the pairs ``ids`` (ascending), ``size`` pairs a query."""
     where, params = _judgment_filters(project, options.filters)
     # rater, preference and "both bad" travel packed in one number (rater ids are 32-bit
