@@ -35,6 +35,7 @@ from exports.canonical import ExportFilters, read_ahead, serial_reads
 from exports.exporters import REGISTRY
 from exports.fast import cache as text_cache
 from exports.fast import decisions
+from exports.fast.cache import CacheMiss
 from exports.writers import RowWriter
 from ratings.models import Item, TaskKind
 
@@ -48,6 +49,9 @@ LINE_PARTS = tuple(pa.scalar(x, pa.binary()) for x in LINES["trl"])
 NOTHING = pa.scalar(b"", pa.binary())
 DEFAULT_FILTERS = ExportFilters()
 SNAPSHOT_ID = re.compile(r"[0-9A-F]+-[0-9A-F]+(-[0-9]+)?")
+
+
+__all__ = ["CacheMiss", "refusal", "run_fast_export"]
 
 
 def refusal(options) -> str | None:

@@ -18,6 +18,7 @@ from ratings.models import DriftFlag, FlagState, Item, Judgment, Rubric, TaskKin
 
 NO_PREFERENCE = 7  # stands for NULL among the preferences (-2..2, stored + 2)
 NO_RUBRIC = -1
+CHUNK = 10000  # pairs a query: about 30,000 votes, a few MB as arrays
 
 
 def pairs(project: Project, f: ExportFilters) -> tuple[np.ndarray, np.ndarray]:
@@ -90,8 +91,9 @@ class Totals:
         return set(Rubric.objects.filter(id__in=self.rubrics).values_list("version", flat=True))
 
 
-def chunks(project: Project, options, ids: np.ndarray, size: int = 10000):
-    """``Chunk`` after ``Chunk`` for the pairs ``ids`` (ascending), ``size`` pairs a query."""
+def chunks(project: Project, options, ids: np.ndarray):
+    """``Chunk`` after ``Chunk`` for the pairs ``ids`` (ascending), CHUNK pairs a query."""
+    size = CHUNK
     where, params = _judgment_filters(project, options.filters)
     # rater, preference and "both bad" travel packed in one number (rater ids are 32-bit
     # integers, preferences -2..2): three arrays are read instead of five

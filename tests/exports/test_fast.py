@@ -78,6 +78,10 @@ def conversation(project, rng: random.Random, shape: str):
 
 @pytest.fixture
 def tricky(project, lead):
+    return make_tricky(project, lead)
+
+
+def make_tricky(project, lead):
     """40 pairs: tricky text, seven prompt shapes, 1-4 votes each (ties, both bad, no
     preference, external), gold pairs, two rubric versions, a flagged rater."""
     rng = random.Random(7)
@@ -290,3 +294,73 @@ def test_a_failure_leaves_no_file_that_looks_done(tricky, tmp_path, monkeypatch)
         )
     assert calls
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_the_threads_write_the_same_bytes_cold_and_warm(
+    project, lead, tmp_path, monkeypatch
+):
+    """Committed rows: votes read by a second connection, a cold cache encoded by one
+    connection per CPU, all in the export's snapshot."""
+    monkeypatch.setattr(text_cache, "BATCH", 4)
+    monkeypatch.setattr(fast.decisions, "CHUNK", 7)
+    started = []
+    real = text_cache._in_parallel
+
+    def spy(*args):
+        started.append(len(args[1]))
+        return real(*args)
+
+    monkeypatch.setattr(text_cache, "_in_parallel", spy)
+    ahead = []
+    real_ahead = fast.read_ahead
+
+    def spy_ahead(produce, depth=1):
+        ahead.append(depth)
+        return real_ahead(produce, depth)
+
+    monkeypatch.setattr(fast, "read_ahead", spy_ahead)
+    make_tricky(project, lead)
+    for attempt in ("cold", "warm"):
+        general, fast_result = both(project, tmp_path / attempt, "out")
+        assert general.files[0].rows > 3
+        assert_same(general, fast_result)
+    assert started == [10]  # 40 pairs in batches of 4, encoded in parallel once
+    assert len(ahead) == 2  # each fast export read its votes on a second connection
+
+
+def test_the_python_encoder_is_used_when_the_server_encodes_otherwise(
+    tricky, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(text_cache, "server_encodes_like_orjson", lambda: False)
+    general, fast_result = both(tricky, tmp_path, "out")
+    assert_same(general, fast_result)
+
+
+def test_the_server_json_encoding_is_checked_on_every_character_class(db):
+    assert text_cache.server_encodes_like_orjson()  # PostgreSQL 15 and later: the fast way
+    assert all(chr(c) in text_cache.PROBE for c in range(1, 32))
+
+
+def test_a_cache_that_never_matches_falls_back_to_the_general_path(tricky, tmp_path, monkeypatch):
+    monkeypatch.setattr(text_cache.FragmentCache, "positions", lambda self, ids, stamps: None)
+    with pytest.raises(fast.CacheMiss):
+        run_export(
+            project=tricky,
+            options=ExportOptions(format="trl"),
+            out_dir=tmp_path / "f",
+            base_name="out",
+            engine="fast",
+        )
+    assert not list((tmp_path / "f").glob("out.*"))
+    auto = run_export(
+        project=tricky, options=ExportOptions(format="trl"), out_dir=tmp_path / "a", base_name="out"
+    )
+    general = run_export(
+        project=tricky,
+        options=ExportOptions(format="trl"),
+        out_dir=tmp_path / "g",
+        base_name="out",
+        engine="general",
+    )
+    assert auto.files == general.files
