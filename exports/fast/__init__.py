@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
 from django.db import connection, transaction
@@ -118,7 +119,7 @@ def run_fast_export(
                 where = store.ensure(ids, stamps, snapshot=_snapshot() if ahead else None)
                 _write_jsonl(store, ids, where, decided(), writer)
             else:
-                _write_parquet(decided(), writer)
+                _write_parquet(decided(), writer, _snapshot() if ahead else None)
         info = writer.close()
     except BaseException:
         writer.abort()
@@ -234,51 +235,67 @@ def _write_jsonl(store, ids: np.ndarray, where: np.ndarray, chunks, writer: RowW
         background.finish()
 
 
-def _write_parquet(chunks, writer: RowWriter) -> None:
-    """Read the kept pairs' text in id order and write row groups of ``batch_rows`` rows,
-    as the general path does."""
+def _write_parquet(chunks, writer: RowWriter, snapshot: str | None) -> None:
+    """Read the kept pairs' text in id order, a row group (``batch_rows`` rows, as the
+    general path writes them) a query, and write each group as it comes; outside an
+    enclosing transaction the groups are read by one connection per CPU."""
     from conversations.models import Message
 
-    sql = PARQUET_SQL.format(
+    inner = PARQUET_SQL.format(
         prompt=text_cache.prompt_sql(),
         items=Item._meta.db_table,
         messages=Message._meta.db_table,
     )
+    # a row group comes as one row: the three columns' texts joined, with their lengths
+    sql = f"""
+        SELECT array_agg(n), string_agg(convert_to(p, 'UTF8'), ''::bytea),
+               array_agg(octet_length(p)), string_agg(convert_to(c, 'UTF8'), ''::bytea),
+               array_agg(octet_length(c)), string_agg(convert_to(r, 'UTF8'), ''::bytea),
+               array_agg(octet_length(r))
+        FROM ({inner}) AS t(n, p, c, r)
+    """
+    kept, b_won = [], []
+    for chunk in chunks:
+        kept.append(chunk.kept)
+        b_won.append(chunk.b_won)
+    kept, b_won = np.concatenate(kept or [np.zeros(0, np.int64)]), np.concatenate(b_won or [[]])
     size = writer.batch_rows
-    waiting: list = []
+    groups = [(kept[k : k + size], b_won[k : k + size]) for k in range(0, len(kept), size)]
 
-    def flush(rows: list) -> None:
-        columns = list(zip(*rows, strict=True))
-        writer.write_table(
-            pa.Table.from_arrays([pa.array(c, pa.string()) for c in columns], schema=writer.schema)
-        )
+    def fetch(cursor, ids, won):
+        cursor.execute(sql, [ids.tolist(), won.astype(bool).tolist()], binary=True)
+        order, *columns = cursor.fetchone()
+        arrays = [_strings(columns[k], columns[k + 1]) for k in (0, 2, 4)]
+        order = np.array(order, dtype=np.int64)
+        if (np.diff(order) != 1).any():  # aggregated in another order: put it in id order
+            arrays = [a.take(np.argsort(order, kind="stable")) for a in arrays]
+        return pa.Table.from_arrays(arrays, schema=writer.schema)
 
-    for number, chunk in enumerate(chunks):
-        if not len(chunk.kept):
-            continue
-        name = f"export_parquet_{number}"
-        # one index look-up per message, in the order of the kept ids: no sort of the text
-        with text_cache.nested_loops(), connection.connection.cursor(name=name) as cur:
-            cur.itersize = size
-            cur.execute(sql, [chunk.kept.tolist(), chunk.b_won.tolist()])
-            while rows := cur.fetchmany(size):
-                waiting += rows
-                del rows
-                if len(waiting) >= size:
-                    flush(waiting[:size])
-                    waiting = waiting[size:]
-    if waiting:
-        flush(waiting)
+    if snapshot is None or len(groups) < 2:
+        connection.ensure_connection()
+        with text_cache.nested_loops(), psycopg.Cursor(connection.connection) as cursor:
+            for ids, won in groups:
+                writer.write_table(fetch(cursor, ids, won))
+        return
+    for table in text_cache.in_parallel(fetch, groups, snapshot):
+        writer.write_table(table)
+
+
+def _strings(data: bytes, sizes: list[int]) -> pa.Array:
+    offsets = np.zeros(len(sizes) + 1, dtype=np.int32)
+    np.cumsum(sizes, out=offsets[1:])
+    return pa.Array.from_buffers(
+        pa.string(), len(sizes), [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+    )
 
 
 PARQUET_SQL = """
-    SELECT {prompt}, CASE WHEN k.b THEN b.content ELSE a.content END,
+    SELECT k.n, {prompt}, CASE WHEN k.b THEN b.content ELSE a.content END,
            CASE WHEN k.b THEN a.content ELSE b.content END
-    FROM (SELECT * FROM unnest(%s::int8[], %s::bool[]) AS k(id, b) ORDER BY id OFFSET 0) k
+    FROM unnest(%s::int8[], %s::bool[]) WITH ORDINALITY AS k(id, b, n)
     JOIN {items} i ON i.id = k.id
     JOIN {messages} a ON a.id = i.response_id
     JOIN {messages} b ON b.id = i.response_b_id
     LEFT JOIN {messages} p
       ON p.conversation_id = i.conversation_id AND p.position = 0 AND p.candidate = 0
-    ORDER BY k.id
 """

@@ -140,9 +140,9 @@ def nested_loops() -> Iterator[None]:
                 cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
 
 
-def _in_parallel(fetch, bounds: list[tuple[int, int]], snapshot: str):
-    """``fetch(cursor, lo, hi)`` for every bound, in order, spread over one connection per
-    CPU (all in ``snapshot``), each at most one batch ahead of the caller."""
+def in_parallel(fetch, bounds: list[tuple], snapshot: str):
+    """``fetch(cursor, *args)`` for every ``args`` in ``bounds``, in order, spread over one
+    connection per CPU (all in ``snapshot``), each at most one result ahead of the caller."""
     params = connection.connection.info.get_parameters()
     password = connection.connection.info.password
     workers = max(2, min(4, os.cpu_count() or 2))
@@ -171,8 +171,8 @@ def _in_parallel(fetch, bounds: list[tuple[int, int]], snapshot: str):
                 ):
                     conn.execute(f"SET LOCAL {setting}")
                 with conn.cursor() as cursor:
-                    for lo, hi in bounds[w::workers]:
-                        if not put(queues[w], fetch(cursor, lo, hi)):
+                    for args in bounds[w::workers]:
+                        if not put(queues[w], fetch(cursor, *args)):
                             return
         except BaseException as exc:  # handed to the caller, which raises it
             put(queues[w], _Failed(exc))
@@ -369,7 +369,7 @@ class FragmentCache:
                 for lo, hi in bounds:
                     yield fetch(cursor, lo, hi)
             return
-        yield from _in_parallel(fetch, bounds, snapshot)
+        yield from in_parallel(fetch, bounds, snapshot)
 
     def reader(self) -> pa.ipc.RecordBatchFileReader:
         """The current generation's batches, read from the file (not mapped) one at a time,

@@ -16,6 +16,7 @@ from exports import fast
 from exports.canonical import ExportFilters
 from exports.fast import cache as text_cache
 from exports.pipeline import ExportOptions, run_export
+from exports.writers import RowWriter
 from ratings.models import DriftFlag, FlagState, Item, Judgment, TaskKind
 from ratings.services.rubrics import rubric_set
 from tests.factories import ConversationFactory, UserFactory
@@ -305,13 +306,13 @@ def test_outside_a_transaction_the_threads_write_the_same_bytes_cold_and_warm(
     monkeypatch.setattr(text_cache, "BATCH", 4)
     monkeypatch.setattr(fast.decisions, "CHUNK", 7)
     started = []
-    real = text_cache._in_parallel
+    real = text_cache.in_parallel
 
     def spy(*args):
         started.append(len(args[1]))
         return real(*args)
 
-    monkeypatch.setattr(text_cache, "_in_parallel", spy)
+    monkeypatch.setattr(text_cache, "in_parallel", spy)
     ahead = []
     real_ahead = fast.read_ahead
 
@@ -327,6 +328,11 @@ def test_outside_a_transaction_the_threads_write_the_same_bytes_cold_and_warm(
         assert_same(general, fast_result)
     assert started == [10]  # 40 pairs in batches of 4, encoded in parallel once
     assert len(ahead) == 2  # each fast export read its votes on a second connection
+    # Parquet: row groups of 3 rows here, read in parallel, the same bytes
+    monkeypatch.setattr(RowWriter.__init__, "__defaults__", (3,))
+    general, fast_result = both(project, tmp_path / "parquet", "out", file_type="parquet")
+    assert_same(general, fast_result)
+    assert started[1] == -(-general.files[0].rows // 3) > 2
 
 
 def test_the_python_encoder_is_used_when_the_server_encodes_otherwise(
