@@ -20,8 +20,12 @@ What it does:
    (DJANGO_DEBUG=0). Peak RSS is the process's own VmHWM (interpreter and imports included),
    CPU time comes from ``os.wait4``, and the time its threads waited for a CPU (run-queue
    delay: other processes on a shared machine) from /proc schedstat:
-   - "job jsonl", "job parquet": ``export_job_create`` (format ``trl``: prompt, chosen,
-     rejected; majority vote; both-bad pairs and ties dropped) by the project's lead. The
+   - "jsonl cold", "job jsonl", "job parquet": ``export_job_create`` (format ``trl``: prompt,
+     chosen, rejected; majority vote; both-bad pairs and ties dropped) by the project's lead.
+     This request takes the fast path (exports/fast): "jsonl cold" runs with the fast path's
+     text cache removed first, so it includes encoding every pair of the project into it (the
+     first export of a project); "job jsonl" then finds the cache; "job parquet" does not use
+     it. The "path" column says which path the job took (from the child process). The
      Celery task runs eagerly (CELERY_TASK_ALWAYS_EAGER=1) when the job row commits, so the
      process runs the real task, ``export_job_run``, file, manifest and card, and the job row
      updates. "s" runs from the ``export_job_create`` call until it returns with the job
@@ -34,10 +38,14 @@ What it does:
 3. checks that the three outputs of a scale have the same number of rows and that the first
    1,000 rows of the job's JSONL and the naive JSONL are the same records;
 4. measures two floors after each round: the exporter's encoder (orjson) alone on the first
-   100,000 rows of the JSONL export, and one COPY of the text every export of these pairs
-   must read (prompt and both responses of every pair) into this process with nothing done
-   with it, as rows written per second: no export of these rows can be faster than either;
-5. prints a table: rows/s = rows written / s; "vs naive" = naive s / this s at that scale.
+   100,000 rows of the JSONL export, and one COPY of the text of every pair (prompt and both
+   responses) into this process with nothing done with it, as rows written per second: no
+   export that encodes every row, or reads every pair's text from PostgreSQL, can be faster
+   than these (the fast path's warm JSONL export does neither: its cache holds the text
+   already encoded);
+5. checks that the cold and the warm JSONL files are identical, then prints a table: rows/s =
+   rows written / s; "vs naive" = naive s / this s at that scale. The throughput goal is
+   judged on the warm JSONL and the Parquet jobs, and printed for the cold one separately.
 
 Goals (from the issue): at least 100,000 rows/s, at least 2x faster than the naive export,
 peak RSS under 300 MB and flat from 1x to 2x. The script prints whether each holds; it exits
@@ -46,6 +54,7 @@ non-zero only when a step fails or the outputs disagree.
 
 import argparse
 import cProfile
+import hashlib
 import itertools
 import json
 import os
@@ -67,6 +76,7 @@ from psycopg.conninfo import conninfo_to_dict
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 OUT = BENCH_DIR / "out" / "export"
+CACHE = OUT / "cache"  # the fast export's text cache (beside the media folder, by default)
 
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/rateloop_ebench_data"
@@ -200,6 +210,7 @@ def job_child(slug: str, file_type: str, profile_to: str | None) -> None:
 
     project = Project.objects.get(slug=slug)
     lead = get_user_model().objects.get(username=LEAD_NAME)
+    taken = path_spy()
 
     def create():
         return export_job_create(project=project, user=lead, fmt=FORMAT, file_type=file_type)
@@ -225,10 +236,40 @@ def job_child(slug: str, file_type: str, profile_to: str | None) -> None:
                 "counts": job.counts,
                 "path": str(job_dir(job) / data["name"]),
                 "bytes": data["bytes"],
+                "taken": taken(),
                 **own_usage(),
             }
         )
     )
+
+
+def path_spy():
+    """Watch which export path the job takes; return a function that describes it."""
+    from exports import fast
+    from exports.fast import cache
+
+    seen = {"path": "general", "encoded": 0}
+    run_fast_export, ensure = fast.run_fast_export, cache.FragmentCache.ensure
+
+    def fast_spy(**kwargs):
+        seen["path"] = "fast"
+        return run_fast_export(**kwargs)
+
+    def ensure_spy(self, *args, **kwargs):
+        seen["cache"] = True
+        try:
+            return ensure(self, *args, **kwargs)
+        finally:
+            seen["encoded"] += self.built
+
+    fast.run_fast_export, cache.FragmentCache.ensure = fast_spy, ensure_spy
+
+    def describe() -> str:
+        if "cache" not in seen:
+            return seen["path"]
+        return f"{seen['path']}/{'cold' if seen['encoded'] else 'warm'}"
+
+    return describe
 
 
 def naive_child(database_url: str, project_id: int, out: str) -> None:
@@ -337,7 +378,7 @@ def measure_job(database_url: str, scale: Scale, file_type: str) -> dict:
         f" in {result['seconds']:.2f} s (in task {result['in_task_s']:.2f} s, process"
         f" {result['process_s']:.2f} s, CPU {result['cpu_s']:.1f} s, waited for a CPU"
         f" {result['cpu_wait_s']:.1f} s), peak RSS {result['peak_rss_mb']:.0f} MB;"
-        f" dropped {result['counts']['dropped']}"
+        f" dropped {result['counts']['dropped']}; path {result['taken']}"
     )
     return result
 
@@ -366,12 +407,16 @@ def measure_scale(
     best: dict[str, dict] = {}
     for attempt in range(1, repeat + 1):
         log(f"{scale.label}: run {attempt} of {repeat}")
+        shutil.rmtree(CACHE, ignore_errors=True)  # the fast path's text cache: cold
         results = {
+            "jsonl cold": measure_job(database_url, scale, "jsonl"),
             "job jsonl": measure_job(database_url, scale, "jsonl"),
             "job parquet": measure_job(database_url, scale, "parquet"),
             "naive": measure_naive(database_url, scale),
         }
-        check_same(scale, *results.values())
+        if digest(results["jsonl cold"]["path"]) != digest(results["job jsonl"]["path"]):
+            raise RuntimeError(f"{scale.label}: the cold and warm JSONL files differ")
+        check_same(scale, *[results[k] for k in ("job jsonl", "job parquet", "naive")])
         floor = floors(database_url, scale, results["job jsonl"]["path"], results["naive"]["rows"])
         previous_floor = data.setdefault("floors", {}).get(scale.label)
         if previous_floor is None or floor["read_s"] < previous_floor["read_s"]:
@@ -389,6 +434,14 @@ def measure_scale(
             if not keep_files:
                 Path(result["path"]).unlink()
     return best
+
+
+def digest(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def check_same(scale: Scale, jsonl: dict, parquet: dict, naive: dict) -> None:
@@ -451,8 +504,8 @@ def report(data: dict, rows: list[Row], goals: dict[str, bool]) -> str:
         "",
         f"{'variant':<12} {'scale':>5} {'pairs':>9} {'judgments':>10} {'rows written':>12}"
         f" {'s':>7} {'rows/s':>9} {'peak RSS MB':>11} {'vs naive':>8} {'CPU s':>6}"
-        f" {'waited s':>8}",
-        "-" * 108,
+        f" {'waited s':>8} {'path':<9}",
+        "-" * 118,
     ]
     for r in rows:
         lines.append(
@@ -460,6 +513,7 @@ def report(data: dict, rows: list[Row], goals: dict[str, bool]) -> str:
             f" {r.result['rows']:>12,} {r.result['seconds']:>7.2f} {r.rate:>9,.0f}"
             f" {r.result['peak_rss_mb']:>11.0f} {r.naive_s / r.result['seconds']:>7.1f}x"
             f" {r.result['cpu_s']:>6.1f} {r.result['cpu_wait_s']:>8.1f}"
+            f" {r.result.get('taken', '-'):<9}"
         )
     lines += [
         "",
@@ -468,7 +522,10 @@ def report(data: dict, rows: list[Row], goals: dict[str, bool]) -> str:
         "s: the export inside its process (job: export_job_create until the job is finished;"
         " naive: query to file written); rows/s = rows written / s; vs naive = naive s / s;"
         " CPU s: the whole process; waited s: its threads' time runnable but waiting for a CPU"
-        " (other processes on the machine).",
+        " (other processes on the machine); path: the export path the job took (fast/cold:"
+        " the fast path, encoding the project's text into its cache first; fast/warm: the"
+        " fast path with the cache in place; fast: the fast path, which needs no cache for"
+        " Parquet; general: exports/pipeline.py's record by record path).",
         *(
             f"floors at {label} (best of the runs): the exporter's encoder (orjson) alone on"
             f" {f['encode_rows']:,} of the rows: {f['encode_rate']:,.0f} rows/s; reading the"
@@ -523,13 +580,22 @@ def main() -> int:
         best = measure_scale(args.database_url, scale, args.repeat, args.keep_files, data)
         rows += [Row(variant, scale, r, best["naive"]["seconds"]) for variant, r in best.items()]
     jobs = [r for r in rows if r.variant != "naive"]
+    warm = [r for r in jobs if r.variant != "jsonl cold"]  # a project's first export aside
     peak = {
         label: max(r.result["peak_rss_mb"] for r in jobs if r.scale.label == label)
         for label in ("1x", "2x")
     }
     goals = {
-        ">= 100,000 rows/s": all(r.rate >= 100_000 for r in jobs),
-        ">= 2x naive": all(r.naive_s >= 2 * r.result["seconds"] for r in jobs),
+        ">= 100,000 rows/s (job jsonl)": all(
+            r.rate >= 100_000 for r in warm if r.variant == "job jsonl"
+        ),
+        ">= 100,000 rows/s (job parquet)": all(
+            r.rate >= 100_000 for r in warm if r.variant == "job parquet"
+        ),
+        ">= 100,000 rows/s (jsonl cold)": all(
+            r.rate >= 100_000 for r in jobs if r.variant == "jsonl cold"
+        ),
+        ">= 2x naive (all jobs)": all(r.naive_s >= 2 * r.result["seconds"] for r in jobs),
         "peak RSS < 300 MB": all(r.result["peak_rss_mb"] < 300 for r in jobs),
         "flat 1x -> 2x (within 10%)": peak["2x"] <= 1.1 * peak["1x"],
     }
