@@ -203,36 +203,40 @@ def _write_jsonl(store, ids: np.ndarray, where: np.ndarray, chunks, writer: RowW
     """Join each kept pair's line from its cached fragments, a cache batch at a time."""
     before_p, before_c, before_r, end = LINE_PARTS
     background = _Background(writer)
+    reader = batch = None  # the file is opened at the first line: a project may have none
+    loaded = -1
     try:
-        with store.reader() as reader:
-            loaded, batch = -1, None
-            for chunk in chunks:
-                pos = where[np.searchsorted(ids, chunk.kept)]
-                batch_of, row_of = store.index[2][pos], store.index[3][pos]
-                # kept pairs are in id order, and so are the cache's batches
-                starts = np.flatnonzero(np.diff(batch_of, prepend=-1))
-                for s, e in zip(starts, [*starts[1:], len(pos)], strict=True):
-                    if batch_of[s] != loaded:
-                        batch, loaded = None, int(batch_of[s])
-                        batch = reader.get_batch(loaded)
-                    rows = row_of[s:e]
-                    chosen = 2 * rows + chunk.b_won[s:e]  # see cache.SCHEMA
-                    lines = pc.binary_join_element_wise(
-                        before_p,
-                        batch.column(0).take(rows),
-                        before_c,
-                        batch.column(1).take(chosen),
-                        before_r,
-                        batch.column(1).take(4 * rows + 1 - chosen),
-                        end,
-                        NOTHING,
-                    )
-                    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)
-                    first, last = offsets[lines.offset], offsets[lines.offset + len(lines)]
-                    background.write(memoryview(lines.buffers()[2])[first:last], len(lines))
-                    del lines
+        for chunk in chunks:
+            if not len(chunk.kept):
+                continue
+            pos = where[np.searchsorted(ids, chunk.kept)]
+            batch_of, row_of = store.index[2][pos], store.index[3][pos]
+            # kept pairs are in id order, and so are the cache's batches
+            starts = np.flatnonzero(np.diff(batch_of, prepend=-1))
+            for s, e in zip(starts, [*starts[1:], len(pos)], strict=True):
+                if batch_of[s] != loaded:
+                    batch, loaded = None, int(batch_of[s])
+                    reader = reader or store.reader()
+                    batch = reader.get_batch(loaded)
+                rows = row_of[s:e]
+                chosen = 2 * rows + chunk.b_won[s:e]  # see cache.SCHEMA
+                lines = pc.binary_join_element_wise(
+                    before_p,
+                    batch.column(0).take(rows),
+                    before_c,
+                    batch.column(1).take(chosen),
+                    before_r,
+                    batch.column(1).take(4 * rows + 1 - chosen),
+                    end,
+                    NOTHING,
+                )
+                offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)
+                first, last = offsets[lines.offset], offsets[lines.offset + len(lines)]
+                background.write(memoryview(lines.buffers()[2])[first:last], len(lines))
+                del lines
     finally:
         background.finish()
+        del reader, batch  # the file closes with its reader
 
 
 def _write_parquet(chunks, writer: RowWriter, snapshot: str | None) -> None:

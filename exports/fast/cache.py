@@ -374,7 +374,10 @@ class FragmentCache:
     def reader(self) -> pa.ipc.RecordBatchFileReader:
         """The current generation's batches, read from the file (not mapped) one at a time,
         so that only the batch in use is in memory."""
-        return pa.ipc.open_file(pa.OSFile(str(self.dir / f"{self.name}.arrow")))
+        try:
+            return pa.ipc.open_file(pa.OSFile(str(self.dir / f"{self.name}.arrow")))
+        except FileNotFoundError:  # replaced by a concurrent export since we looked
+            raise CacheMiss("the cache generation in use was replaced") from None
 
 
 class CacheMiss(Exception):
