@@ -9,15 +9,19 @@ byte what the general path writes (the tests compare both on the same projects),
 the manifest's time and a gzip header's time.
 
 How (bench/RESULTS.md has the measurements):
-1. one query counts every pair's votes; majority and rules are array arithmetic
-   (``decisions.py``); one more query collects the kept pairs' raters and versions;
+1. the pairs (id, creation time) in one query, then their votes a chunk of pairs a query,
+   decided with array arithmetic (``decisions.py``), which also collects the manifest's
+   raters and versions; outside an enclosing transaction a second connection reads the
+   votes in the export's snapshot, a chunk ahead;
 2. JSONL: every line is ``{"prompt":P,"chosen":C,"rejected":R}`` with P, C, R the JSON
    encodings of three strings that never change once a pair exists; they are kept encoded
-   in a local cache (``cache.py``; encoded from the database on first use), and lines are
-   joined from them a batch at a time by Arrow, with no Python object per line;
-3. Parquet: the kept pairs' text is read in id order, 2,000 rows at a time (the general
-   path's row groups), and written through the same writer.
-Memory stays flat: one cache batch (or one row group) and a few arrays of one number per pair.
+   in a local cache (``cache.py``; the first export of a project encodes them, in
+   PostgreSQL, on one connection per CPU), lines are joined from them a cache batch at a
+   time by Arrow, with no Python object per line, and a second thread writes and hashes;
+3. Parquet: each row group's text (``batch_rows`` pairs, the general path's groups) comes
+   from one query as the column's texts joined, with their lengths, and becomes Arrow
+   strings without a Python object per value; groups are read on one connection per CPU.
+Memory stays flat: a cache batch or a row group at a time, and arrays of a number per pair.
 """
 
 import re
