@@ -176,6 +176,9 @@ QUALITY_MIN_SHARED_ITEMS = env_int("RATELOOP_QUALITY_MIN_SHARED_ITEMS", 20)
 # Where quality runs keep the judgments they read, to read only new ones next time
 # (PostgreSQL only; empty: always read everything).
 QUALITY_CACHE_DIR = os.environ.get("RATELOOP_QUALITY_CACHE_DIR", str(VAR_DIR / "cache" / "quality"))
+# Where export jobs keep each pair's text encoded as JSON, so that later exports need not read
+# and escape it again (exports/fast/cache.py). Local to the machine; safe to delete.
+EXPORT_CACHE_DIR = os.environ.get("RATELOOP_EXPORT_CACHE_DIR", str(VAR_DIR / "cache" / "exports"))
 CELERY_BEAT_SCHEDULE = {
     "quality-refresh-all": {
         "task": "ratings.tasks.quality_refresh_all",

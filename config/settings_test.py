@@ -30,3 +30,4 @@ STORAGES = {
 }
 STATIC_ROOT = tempfile.mkdtemp(prefix="rateloop-test-static-")
 QUALITY_CACHE_DIR = tempfile.mkdtemp(prefix="rateloop-test-quality-cache-")
+EXPORT_CACHE_DIR = tempfile.mkdtemp(prefix="rateloop-test-export-cache-")
