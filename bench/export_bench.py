@@ -76,7 +76,7 @@ from psycopg.conninfo import conninfo_to_dict
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 OUT = BENCH_DIR / "out" / "export"
-CACHE = OUT / "cache"  # the fast export's text cache (beside the media folder, by default)
+CACHE = OUT / "cache"  # the fast export's text cache, for the children (EXPORT_CACHE_DIR)
 
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/rateloop_ebench_data"
@@ -111,6 +111,7 @@ def child_env(database_url: str) -> dict[str, str]:
         DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
         CELERY_TASK_ALWAYS_EAGER="1",
         RATELOOP_MEDIA_ROOT=str(OUT / "media"),
+        RATELOOP_EXPORT_CACHE_DIR=str(CACHE),
     )
     return env
 
