@@ -36,6 +36,7 @@ from django.conf import settings
 from django.db import connection
 
 from conversations.models import Message, MessageRole
+from exports.fast.decisions import int64s
 from ratings.models import Item, TaskKind
 
 BATCH = 2048
@@ -324,13 +325,15 @@ class FragmentCache:
         sql = text_sql(
             "i.project_id = %s AND i.kind = %s AND i.id BETWEEN %s AND %s", encoded=encoded
         )
-        with connection.cursor() as cursor:
+        connection.ensure_connection()
+        with psycopg.Cursor(connection.connection) as cursor:
             cursor.execute(
-                f"SELECT array_agg(id) FROM {Item._meta.db_table}"
+                f"SELECT string_agg(int8send(id), ''::bytea) FROM {Item._meta.db_table}"
                 " WHERE project_id = %s AND kind = %s AND id > %s",
                 [self.project_id, TaskKind.PAIRWISE.value, after],
+                binary=True,
             )
-            todo = np.sort(np.array(cursor.fetchone()[0] or [], dtype=np.int64))
+            todo = np.sort(int64s(cursor.fetchone()[0]))
         bounds = [
             (int(todo[k]), int(todo[min(k + BATCH, len(todo)) - 1]))
             for k in range(0, len(todo), BATCH)
