@@ -8,10 +8,11 @@ export, is what lets an export write 100,000+ lines a second (bench/RESULTS.md).
 
 Layout, per database and project (``EXPORT_CACHE_DIR``/<database key>/project-<id>/):
 ``current`` names the generation in use; a generation is ``<name>.arrow`` (Arrow IPC
-record batches of ``BATCH`` pairs in id order: id and the three JSON strings) and
-``<name>.npy`` (ids and creation times of those pairs, for look-up and checking). A new
-generation is written beside the old one and ``current`` is replaced atomically, so
-concurrent exports always see a complete generation.
+record batches of up to ``BATCH`` pairs in id order, see ``SCHEMA``; about 2 KB a pair) and
+``<name>.npy`` (per pair: id, creation time, batch and row, for look-up and checking). A
+new generation is written beside the old one and ``current`` is replaced atomically, so
+concurrent exports always see a complete generation; an export that finds its generation
+gone meanwhile falls back to the general path (``CacheMiss``).
 
 Checks: an entry is used only if the item id and the item's creation time (to the
 microsecond) match the database, under a key of the server, port, database name and oid;
@@ -47,6 +48,7 @@ SCHEMA = pa.schema([("prompt", pa.binary()), ("response", pa.binary())])
 
 
 def cache_root() -> Path:
+    """``EXPORT_CACHE_DIR``, or ``cache/exports`` beside the media folder without it."""
     configured = getattr(settings, "EXPORT_CACHE_DIR", None)
     if configured:
         return Path(configured)
