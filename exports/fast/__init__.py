@@ -24,13 +24,14 @@ How (bench/RESULTS.md has the measurements):
 Memory stays flat: a cache batch or a row group at a time, and arrays of a number per pair.
 """
 
+import contextlib
+import os
 import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
 from django.db import connection, transaction
@@ -42,7 +43,7 @@ from exports.fast import cache as text_cache
 from exports.fast import decisions
 from exports.fast.cache import CacheMiss
 from exports.writers import RowWriter
-from ratings.models import Item, TaskKind
+from ratings.models import TaskKind
 
 # format -> how the three JSON strings become a line: (before P, before C, before R, end)
 LINES = {
@@ -52,6 +53,14 @@ LINES = {
 # imports pandas (a third of a second), which belongs to start-up, not to every export
 LINE_PARTS = tuple(pa.scalar(x, pa.binary()) for x in LINES["trl"])
 NOTHING = pa.scalar(b"", pa.binary())
+# Arrow's buffers from jemalloc rather than pyarrow's default, mimalloc, unless the operator
+# chose (ARROW_DEFAULT_MEMORY_POOL): with mimalloc the export's peak RSS was 25-60 MB higher
+# (a 2x Parquet export 323 MB against 262 MB) for the same 10-31 MB of Arrow data, its
+# per-thread pages kept and partly backed by huge pages; the speed is the same
+if "ARROW_DEFAULT_MEMORY_POOL" not in os.environ:
+    # a pyarrow built without jemalloc keeps its default
+    with contextlib.suppress(NotImplementedError):
+        pa.set_memory_pool(pa.jemalloc_memory_pool())
 DEFAULT_FILTERS = ExportFilters()
 SNAPSHOT_ID = re.compile(r"[0-9A-F]+-[0-9A-F]+(-[0-9]+)?")
 
@@ -111,19 +120,28 @@ def run_fast_export(
             ids, stamps = decisions.pairs(project, options.filters)
 
             def decided():
-                for chunk in _decided(project, options, ids, ahead=ahead):
-                    totals.add(chunk)
-                    if progress is not None:
-                        progress(totals.records_read, len(ids))
-                    yield chunk
+                # closed explicitly on failure: a reading thread holds a transaction open
+                with contextlib.closing(_decided(project, options, ids, ahead=ahead)) as source:
+                    for chunk in source:
+                        totals.add(chunk)
+                        if progress is not None:
+                            progress(totals.records_read, len(ids))
+                        yield chunk
 
-            if options.file_type == "jsonl":
-                store = text_cache.FragmentCache(project.pk)
-                # encodes what is missing (a cold cache), in parallel where it can
-                where = store.ensure(ids, stamps, snapshot=_snapshot() if ahead else None)
-                _write_jsonl(store, ids, where, decided(), writer)
-            else:
-                _write_parquet(decided(), writer, _snapshot() if ahead else None)
+            with contextlib.closing(decided()) as chunks:
+                if options.file_type == "jsonl":
+                    store = text_cache.FragmentCache(project.pk)
+                    # encodes what is missing (a cold cache), in parallel where it can
+                    where = store.ensure(ids, stamps, snapshot=_snapshot() if ahead else None)
+                    _write_jsonl(store, ids, where, chunks, writer)
+                else:
+                    store = text_cache.TextCache(project.pk)
+                    snapshot = _snapshot() if ahead else None
+                    if store.positions(ids, stamps) is None:  # cold: written as it is built
+                        batches = store.rebuild(ids, stamps, snapshot=snapshot)
+                    else:
+                        batches = store.batches()
+                    _write_parquet(batches, ids, stamps, chunks, writer)
         info = writer.close()
     except BaseException:
         writer.abort()
@@ -182,8 +200,9 @@ def _snapshot() -> str:
 
 
 class _Background:
-    """Writes (and hashes) finished bytes in a second thread, at most two pieces behind:
-    both release the interpreter lock, so Arrow joins the next lines meanwhile."""
+    """Writes (and hashes) finished bytes, or encodes and writes Parquet row groups, in a
+    second thread, at most two pieces behind: both release the interpreter lock, so Arrow
+    builds the next piece meanwhile."""
 
     def __init__(self, writer: RowWriter):
         self.writer = writer
@@ -191,7 +210,13 @@ class _Background:
         self.pending: list = []
 
     def write(self, data, rows: int) -> None:
-        self.pending.append(self.pool.submit(self.writer.write_bytes, data, rows))
+        self._submit(self.writer.write_bytes, data, rows)
+
+    def write_table(self, table: pa.Table) -> None:
+        self._submit(self.writer.write_table, table)
+
+    def _submit(self, *call) -> None:
+        self.pending.append(self.pool.submit(*call))
         if len(self.pending) > 2:
             self.pending.pop(0).result()
 
@@ -243,67 +268,67 @@ def _write_jsonl(store, ids: np.ndarray, where: np.ndarray, chunks, writer: RowW
         del reader, batch  # the file closes with its reader
 
 
-def _write_parquet(chunks, writer: RowWriter, snapshot: str | None) -> None:
-    """Read the kept pairs' text in id order, a row group (``batch_rows`` rows, as the
-    general path writes them) a query, and write each group as it comes; outside an
-    enclosing transaction the groups are read by one connection per CPU."""
-    from conversations.models import Message
+def _write_parquet(batches, ids: np.ndarray, stamps: np.ndarray, chunks, writer: RowWriter):
+    """Write the kept pairs a row group (``batch_rows`` rows, as the general path writes
+    them) at a time, each taken from the project's cached texts: ``batches`` yields the
+    cache's (ids, creation times, batch) in id order, from its file or as it is built.
+    Every pair taken is checked against its id and creation time (``CacheMiss``)."""
+    source = iter(batches)
+    window: list = []  # the cache batches the current group may need, in id order
+    background = _Background(writer)
+    try:
+        for kept, won in _groups(chunks, writer.batch_rows):
+            while window and window[0][0][-1] < kept[0]:
+                window.pop(0)
+            while not window or window[-1][0][-1] < kept[-1]:
+                loaded = next(source, None)
+                if loaded is None:
+                    raise CacheMiss("the cached text does not hold every pair")
+                if loaded[0][-1] >= kept[0]:
+                    window.append(loaded)
+            want = stamps[np.searchsorted(ids, kept)]
+            columns: tuple[list, list, list] = ([], [], [])
+            taken = 0
+            for batch_ids, batch_stamps, batch in window:
+                lo = np.searchsorted(kept, batch_ids[0])
+                hi = np.searchsorted(kept, batch_ids[-1], side="right")
+                if lo == hi:
+                    continue
+                rows = np.searchsorted(batch_ids, kept[lo:hi])
+                if not (
+                    np.array_equal(batch_ids[rows], kept[lo:hi])
+                    and np.array_equal(batch_stamps[rows], want[lo:hi])
+                ):
+                    raise CacheMiss("the cached text does not match the pairs just read")
+                chosen = 2 * rows + won[lo:hi]  # see cache.SCHEMA
+                columns[0].append(batch.column(0).take(rows))
+                columns[1].append(batch.column(1).take(chosen))
+                columns[2].append(batch.column(1).take(4 * rows + 1 - chosen))
+                taken += hi - lo
+            if taken != len(kept):
+                raise CacheMiss("the cached text does not hold every pair")
+            arrays = [c[0] if len(c) == 1 else pa.concat_arrays(c) for c in columns]
+            background.write_table(pa.Table.from_arrays(arrays, schema=writer.schema))
+        for _ in source:  # a cache being built becomes current once it is complete
+            pass
+    finally:
+        try:
+            background.finish()
+        finally:
+            if hasattr(source, "close"):  # a build stopped early removes its partial file
+                source.close()
 
-    inner = PARQUET_SQL.format(
-        prompt=text_cache.prompt_sql(),
-        items=Item._meta.db_table,
-        messages=Message._meta.db_table,
-    )
-    # a row group comes as one row: the three columns' texts joined, with their lengths
-    sql = f"""
-        SELECT array_agg(n), string_agg(convert_to(p, 'UTF8'), ''::bytea),
-               array_agg(octet_length(p)), string_agg(convert_to(c, 'UTF8'), ''::bytea),
-               array_agg(octet_length(c)), string_agg(convert_to(r, 'UTF8'), ''::bytea),
-               array_agg(octet_length(r))
-        FROM ({inner}) AS t(n, p, c, r)
-    """
-    kept, b_won = [], []
+
+def _groups(chunks, size: int):
+    """(kept ids, B won) of ``size`` kept pairs at a time, the last one shorter."""
+    kept, won, n = [], [], 0
     for chunk in chunks:
         kept.append(chunk.kept)
-        b_won.append(chunk.b_won)
-    kept, b_won = np.concatenate(kept or [np.zeros(0, np.int64)]), np.concatenate(b_won or [[]])
-    size = writer.batch_rows
-    groups = [(kept[k : k + size], b_won[k : k + size]) for k in range(0, len(kept), size)]
-
-    def fetch(cursor, ids, won):
-        cursor.execute(sql, [ids.tolist(), won.astype(bool).tolist()], binary=True)
-        order, *columns = cursor.fetchone()
-        arrays = [_strings(columns[k], columns[k + 1]) for k in (0, 2, 4)]
-        order = np.array(order, dtype=np.int64)
-        if (np.diff(order) != 1).any():  # aggregated in another order: put it in id order
-            arrays = [a.take(np.argsort(order, kind="stable")) for a in arrays]
-        return pa.Table.from_arrays(arrays, schema=writer.schema)
-
-    if snapshot is None or len(groups) < 2:
-        connection.ensure_connection()
-        with text_cache.nested_loops(), psycopg.Cursor(connection.connection) as cursor:
-            for ids, won in groups:
-                writer.write_table(fetch(cursor, ids, won))
-        return
-    for table in text_cache.in_parallel(fetch, groups, snapshot):
-        writer.write_table(table)
-
-
-def _strings(data: bytes, sizes: list[int]) -> pa.Array:
-    offsets = np.zeros(len(sizes) + 1, dtype=np.int32)
-    np.cumsum(sizes, out=offsets[1:])
-    return pa.Array.from_buffers(
-        pa.string(), len(sizes), [None, pa.py_buffer(offsets), pa.py_buffer(data)]
-    )
-
-
-PARQUET_SQL = """
-    SELECT k.n, {prompt}, CASE WHEN k.b THEN b.content ELSE a.content END,
-           CASE WHEN k.b THEN a.content ELSE b.content END
-    FROM unnest(%s::int8[], %s::bool[]) WITH ORDINALITY AS k(id, b, n)
-    JOIN {items} i ON i.id = k.id
-    JOIN {messages} a ON a.id = i.response_id
-    JOIN {messages} b ON b.id = i.response_b_id
-    LEFT JOIN {messages} p
-      ON p.conversation_id = i.conversation_id AND p.position = 0 AND p.candidate = 0
-"""
+        won.append(chunk.b_won.astype(np.int64))
+        n += len(chunk.kept)
+        while n >= size:
+            all_kept, all_won = np.concatenate(kept), np.concatenate(won)
+            yield all_kept[:size], all_won[:size]
+            kept, won, n = [all_kept[size:]], [all_won[size:]], n - size
+    if n:
+        yield np.concatenate(kept), np.concatenate(won)

@@ -19,6 +19,7 @@ microsecond) match the database, under a key of the server, port, database name 
 anything missing or different is (re)encoded from the database first.
 """
 
+import contextlib
 import hashlib
 import os
 import queue
@@ -45,6 +46,8 @@ BATCH = 2048
 # so that the chosen one of pair k is row 2k + b_won); IPC batches have one length, so the
 # prompts column has the n prompts followed by n empty values
 SCHEMA = pa.schema([("prompt", pa.binary()), ("response", pa.binary())])
+# the same layout with the texts themselves (UTF-8, unescaped): Parquet's columns
+TEXT_SCHEMA = pa.schema([("prompt", pa.string()), ("response", pa.string())])
 
 
 def cache_root() -> Path:
@@ -84,13 +87,16 @@ def prompt_sql() -> str:
         ) END"""
 
 
-def text_sql(where: str, *, encoded: bool) -> str:
+def text_sql(where: str, *, mode: str) -> str:
     """The id, creation time, prompt text and both responses of the pairs ``where`` selects
-    (on ``i``), in id order; with ``encoded``, the three texts as JSON strings (UTF-8)."""
+    (on ``i``), in id order; the three texts as ``mode`` says: "json", JSON strings, or
+    "utf8", the texts themselves, both as UTF-8 bytes; "text", as text."""
     messages = Message._meta.db_table
 
     def text(sql: str) -> str:
-        return f"convert_to(to_json({sql})::text, 'UTF8')" if encoded else sql
+        if mode == "json":
+            return f"convert_to(to_json({sql})::text, 'UTF8')"
+        return f"convert_to({sql}, 'UTF8')" if mode == "utf8" else sql
 
     return f"""
         SELECT i.id, (date_part('epoch', i.created_at) * 1000000)::int8,
@@ -198,21 +204,22 @@ def in_parallel(fetch, bounds: list[tuple], snapshot: str):
             thread.join()
 
 
-def _unpack(ids, stamps, prompts, prompt_sizes, responses, a_sizes, b_sizes):
-    """One batch from the packed query's row, in id order."""
+def _unpack(schema, ids, stamps, prompts, prompt_sizes, responses, a_sizes, b_sizes):
+    """One batch (of ``schema``) from the packed query's row, in id order."""
     ids = np.array(ids or [], dtype=np.int64)
     n = len(ids)
     offsets = np.zeros(2 * n + 1, dtype=np.int32)  # the prompts, then n empty values
     np.cumsum(prompt_sizes or [], out=offsets[1 : n + 1])
     offsets[n + 1 :] = offsets[n]
+    kind = schema.field(0).type
     prompt = pa.Array.from_buffers(
-        pa.binary(), 2 * n, [None, pa.py_buffer(offsets), pa.py_buffer(prompts or b"")]
+        kind, 2 * n, [None, pa.py_buffer(offsets), pa.py_buffer(prompts or b"")]
     )
     sizes = np.column_stack([np.array(a_sizes or []), np.array(b_sizes or [])]).ravel()
     offsets = np.zeros(2 * n + 1, dtype=np.int32)
     np.cumsum(sizes, out=offsets[1:])
     response = pa.Array.from_buffers(
-        pa.binary(), 2 * n, [None, pa.py_buffer(offsets), pa.py_buffer(responses or b"")]
+        kind, 2 * n, [None, pa.py_buffer(offsets), pa.py_buffer(responses or b"")]
     )
     stamps = np.array(stamps or [], dtype=np.int64)
     order = np.argsort(ids, kind="stable")
@@ -221,7 +228,7 @@ def _unpack(ids, stamps, prompts, prompt_sizes, responses, a_sizes, b_sizes):
         prompt = prompt.take(np.concatenate([order, pad]))
         response = response.take(np.column_stack([2 * order, 2 * order + 1]).ravel())
         ids, stamps = ids[order], stamps[order]
-    return ids, stamps, pa.record_batch([prompt, response], schema=SCHEMA)
+    return ids, stamps, pa.record_batch([prompt, response], schema=schema)
 
 
 class _Failed:
@@ -232,8 +239,11 @@ class _Failed:
 class FragmentCache:
     """One project's pairs as JSON fragments; see the module docstring."""
 
+    SUBDIR = ""
+    SCHEMA = SCHEMA
+
     def __init__(self, project_id: int):
-        self.dir = cache_root() / _database_key() / f"project-{project_id}"
+        self.dir = cache_root() / _database_key() / f"project-{project_id}" / self.SUBDIR
         self.project_id = project_id
         # per cached pair, in id order: id, created_at (us), batch number, row in the batch
         self.index = np.zeros((4, 0), dtype=np.int64)
@@ -245,7 +255,7 @@ class FragmentCache:
                 self.index, self.name = index, name
         except (OSError, ValueError):
             pass  # no usable generation yet: everything counts as missing
-        self.built = 0  # pairs encoded by ``ensure``
+        self.built = 0  # pairs encoded by ``ensure`` or ``rebuild``
 
     def positions(self, ids: np.ndarray, stamps: np.ndarray) -> np.ndarray | None:
         """Where each id is in the cache, or None unless every one is there and current."""
@@ -267,6 +277,17 @@ class FragmentCache:
         pos = self.positions(ids, stamps)
         if pos is not None:
             return pos
+        for _ in self.rebuild(ids, stamps, snapshot=snapshot):
+            pass
+        pos = self.positions(ids, stamps)
+        if pos is None:
+            raise CacheMiss("the cached text does not match the pairs just read")
+        return pos
+
+    def rebuild(self, ids: np.ndarray, stamps: np.ndarray, *, snapshot: str | None = None):
+        """A new generation for the pairs ``ids`` (as ``ensure`` decides what to encode),
+        batch by batch: yields (ids, creation times, batch) of each of its batches in id
+        order as it is written; it becomes ``current`` once the last one has been taken."""
         cached = self.index[0]
         known = np.isin(ids, cached)
         reuse = (
@@ -274,15 +295,22 @@ class FragmentCache:
             and self.positions(ids[known], stamps[known]) is not None
             and ids[~known].min() > cached[-1]
         )
-        self._write(after=int(cached[-1]) if reuse else 0, keep_old=reuse, snapshot=snapshot)
-        pos = self.positions(ids, stamps)
-        if pos is None:
-            raise CacheMiss("the cached text does not match the pairs just read")
-        return pos
+        return self._write(after=int(cached[-1]) if reuse else 0, keep_old=reuse, snapshot=snapshot)
 
-    def _write(self, *, after: int, keep_old: bool, snapshot: str | None) -> None:
+    def batches(self):
+        """(ids, creation times, batch) of the current generation's batches, in id order."""
+        if not self.index.shape[1]:
+            return
+        bounds = np.searchsorted(self.index[2], np.arange(int(self.index[2][-1]) + 2))
+        with self.reader() as reader:
+            for k in range(len(bounds) - 1):
+                lo, hi = bounds[k], bounds[k + 1]
+                yield self.index[0][lo:hi], self.index[1][lo:hi], reader.get_batch(k)
+
+    def _write(self, *, after: int, keep_old: bool, snapshot: str | None):
         """A new generation: the old one's batches (``keep_old``), then the pairs after
-        ``after`` encoded from the database; then it becomes ``current``."""
+        ``after`` encoded from the database; then it becomes ``current``. A generator:
+        yields (ids, creation times, batch) of every batch it writes, old ones included."""
         self.dir.mkdir(parents=True, exist_ok=True)
         name = uuid.uuid4().hex
         arrow_tmp = self.dir / f".{name}.arrow.partial"
@@ -290,19 +318,25 @@ class FragmentCache:
         parts = [self.index] if keep_old else []
         batches = int(self.index[2].max()) + 1 if keep_old and self.index.shape[1] else 0
         try:
-            with pa.OSFile(str(arrow_tmp), "wb") as sink, pa.ipc.new_file(sink, SCHEMA) as out:
+            schema = self.SCHEMA
+            with pa.OSFile(str(arrow_tmp), "wb") as sink, pa.ipc.new_file(sink, schema) as out:
                 if keep_old:
-                    with self.reader() as old:
-                        for k in range(old.num_record_batches):
-                            out.write_batch(old.get_batch(k))
-                for ids, stamps, batch in self._encode(after, snapshot):
-                    out.write_batch(batch)
-                    n = len(ids)
-                    parts.append(
-                        np.stack([ids, stamps, np.full(n, batches), np.arange(n, dtype=np.int64)])
-                    )
-                    batches += 1
-                    self.built += n
+                    for old in self.batches():
+                        out.write_batch(old[2])
+                        yield old
+                # closed explicitly when the caller stops early: its threads hold connections
+                with contextlib.closing(self._encode(after, snapshot)) as encoded:
+                    for ids, stamps, batch in encoded:
+                        out.write_batch(batch)
+                        n = len(ids)
+                        parts.append(
+                            np.stack(
+                                [ids, stamps, np.full(n, batches), np.arange(n, dtype=np.int64)]
+                            )
+                        )
+                        batches += 1
+                        self.built += n
+                        yield ids, stamps, batch
             index = np.concatenate(parts, axis=1) if parts else np.zeros((4, 0), np.int64)
             with index_tmp.open("wb") as f:
                 np.save(f, index)
@@ -319,14 +353,16 @@ class FragmentCache:
             for stale in (f"{old}.arrow", f"{old}.npy"):
                 (self.dir / stale).unlink(missing_ok=True)
 
+    def mode(self) -> str:
+        """How the server sends the text (``text_sql``): JSON strings when it encodes them
+        as the writer does (orjson: a string inside a line is exactly ``orjson.dumps`` of
+        that string, checked on ``PROBE``), else the text, for Python to encode."""
+        return "json" if server_encodes_like_orjson() else "text"
+
     def _encode(self, after: int, snapshot: str | None):
-        """Batches of the project's pairs with id > ``after``, in id order, each encoded as
-        the writer encodes (orjson: a string inside a line is exactly ``orjson.dumps`` of
-        that string); by the server when its encoding is the same (``PROBE``)."""
-        encoded = server_encodes_like_orjson()
-        sql = text_sql(
-            "i.project_id = %s AND i.kind = %s AND i.id BETWEEN %s AND %s", encoded=encoded
-        )
+        """Batches of the project's pairs with id > ``after``, in id order (``mode``)."""
+        mode = self.mode()
+        sql = text_sql("i.project_id = %s AND i.kind = %s AND i.id BETWEEN %s AND %s", mode=mode)
         connection.ensure_connection()
         with psycopg.Cursor(connection.connection) as cursor:
             cursor.execute(
@@ -343,9 +379,9 @@ class FragmentCache:
         params = [self.project_id, TaskKind.PAIRWISE.value]
 
         def fetch(cursor, lo: int, hi: int):
-            if encoded:
+            if mode != "text":
                 cursor.execute(packed, [*params, lo, hi], binary=True)
-                return _unpack(*cursor.fetchone())
+                return _unpack(self.SCHEMA, *cursor.fetchone())
             cursor.execute(sql, [*params, lo, hi])
             rows = cursor.fetchall()
             dumps = orjson.dumps
@@ -359,7 +395,7 @@ class FragmentCache:
             ids = np.array([r[0] for r in rows], dtype=np.int64)
             return ids, np.array([r[1] for r in rows], dtype=np.int64), batch
 
-        # encoded by the server, a batch comes as one row: ids, times, and the fragments
+        # as bytes from the server, a batch comes as one row: ids, times, and the fragments
         # joined into two byte strings with their lengths (no Python object per pair)
         packed = f"""
             SELECT array_agg(id), array_agg(stamp), string_agg(p, ''::bytea),
@@ -383,6 +419,17 @@ class FragmentCache:
             return pa.ipc.open_file(pa.OSFile(str(self.dir / f"{self.name}.arrow")))
         except FileNotFoundError:  # replaced by a concurrent export since we looked
             raise CacheMiss("the cache generation in use was replaced") from None
+
+
+class TextCache(FragmentCache):
+    """One project's pairs as their texts (UTF-8, unescaped), for Parquet: the same layout
+    and checks as the JSON fragments (``TEXT_SCHEMA``), in the project's ``text`` folder."""
+
+    SUBDIR = "text"
+    SCHEMA = TEXT_SCHEMA
+
+    def mode(self) -> str:
+        return "utf8"
 
 
 class CacheMiss(Exception):

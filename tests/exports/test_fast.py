@@ -8,6 +8,7 @@ import random
 from datetime import timedelta
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 from django.utils import timezone
 
@@ -332,11 +333,16 @@ def test_outside_a_transaction_the_threads_write_the_same_bytes_cold_and_warm(
         assert_same(general, fast_result)
     assert started == [10]  # 40 pairs in batches of 4, encoded in parallel once
     assert len(ahead) == 2  # each fast export read its votes on a second connection
-    # Parquet: row groups of 3 rows here, read in parallel, the same bytes
+    # Parquet: row groups of 3 rows here; the texts' cache built in parallel while the
+    # first export writes, then read by the second; the same bytes
     monkeypatch.setattr(RowWriter.__init__, "__defaults__", (3,))
-    general, fast_result = both(project, tmp_path / "parquet", "out", file_type="parquet")
-    assert_same(general, fast_result)
-    assert started[1] == -(-general.files[0].rows // 3) > 2
+    for attempt in ("cold", "warm"):
+        general, fast_result = both(
+            project, tmp_path / f"parquet-{attempt}", "out", file_type="parquet"
+        )
+        assert general.files[0].rows > 6
+        assert_same(general, fast_result)
+    assert started == [10, 10]  # built once, in parallel
 
 
 def test_the_python_encoder_is_used_when_the_server_encodes_otherwise(
@@ -390,3 +396,137 @@ def test_projects_without_pairs_or_votes_give_the_same_empty_files(project, lead
         )
         assert general.files[0].rows == 0
         assert_same(general, fast_result)
+
+
+def parquet_export(project, out_dir, engine="fast", **kw):
+    return run_export(
+        project=project,
+        options=ExportOptions(format="trl", file_type="parquet", **kw),
+        out_dir=out_dir,
+        base_name="out",
+        engine=engine,
+    )
+
+
+@pytest.mark.parametrize("options", OPTION_SETS, ids=range(len(OPTION_SETS)))
+def test_parquet_cold_then_warm_is_byte_identical_to_the_general_path(
+    tricky, tmp_path, monkeypatch, options
+):
+    """Row groups of 4 rows taken from cache batches of 5 pairs: groups that span batches."""
+    monkeypatch.setattr(text_cache, "BATCH", 5)
+    monkeypatch.setattr(RowWriter.__init__, "__defaults__", (4,))
+    general = parquet_export(tricky, tmp_path / "general", engine="general", **options)
+    assert general.files[0].rows > 8  # several row groups
+    built = []
+    real = text_cache.TextCache.rebuild
+
+    def spy(self, *args, **kwargs):
+        built.append(self)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(text_cache.TextCache, "rebuild", spy)
+    for attempt in ("cold", "warm"):
+        assert_same(general, parquet_export(tricky, tmp_path / attempt, **options))
+    assert len(built) == 1 and built[0].built == 40  # every pair of the project, once
+    data = (tmp_path / "warm" / "out.parquet").read_bytes()
+    assert data == (tmp_path / "cold" / "out.parquet").read_bytes()
+    assert pq.ParquetFile(tmp_path / "warm" / "out.parquet").num_row_groups > 2
+
+
+def test_parquet_text_from_the_cache_really_is_tricky(tricky, tmp_path):
+    parquet_export(tricky, tmp_path / "cold")
+    parquet_export(tricky, tmp_path / "warm")
+    rows = pq.read_table(tmp_path / "warm" / "out.parquet").to_pylist()
+    joined = "".join(v for row in rows for v in row.values())
+    assert all(chr(c) in joined for c in range(1, 32))
+    assert {"😀", "\u2028", "漢字", "שלום", "\U0010fffd"} <= set(TRICKY) and all(
+        x in joined for x in ("😀", "\u2028", "漢字", "שלום")
+    )
+
+
+def test_a_stale_or_missing_text_entry_is_built_again(tricky, tmp_path, monkeypatch, lead):
+    monkeypatch.setattr(text_cache, "BATCH", 5)
+    monkeypatch.setattr(RowWriter.__init__, "__defaults__", (4,))
+    general = parquet_export(tricky, tmp_path / "general", engine="general")
+    assert_same(general, parquet_export(tricky, tmp_path / "cold"))
+    store = text_cache.TextCache(tricky.pk)
+    assert store.index.shape[1] == 40 and store.dir.name == "text"
+    # an entry whose creation time no longer matches: the whole cache is built again
+    index = store.index.copy()
+    index[1, 7] += 1
+    np.save(store.dir / f"{store.name}.npy", index)
+    assert_same(general, parquet_export(tricky, tmp_path / "stale"))
+    rebuilt = text_cache.TextCache(tricky.pk)
+    assert rebuilt.name != store.name and np.array_equal(rebuilt.index[1], store.index[1])
+    # the generation's data file gone: built again
+    (rebuilt.dir / f"{rebuilt.name}.arrow").unlink()
+    assert_same(general, parquet_export(tricky, tmp_path / "missing"))
+    assert text_cache.TextCache(tricky.pk).index.shape[1] == 40
+    # a new pair: only it is encoded, the old batches are kept
+    conv, a, b = conversation(tricky, random.Random(3), "system+user")
+    item = Item.objects.create(
+        project=tricky,
+        kind=TaskKind.PAIRWISE,
+        conversation=conv,
+        response=a,
+        response_b=b,
+        overlap=1,
+    )
+    Judgment.objects.create(item=item, rater=lead, preference=-1, created_at=timezone.now())
+    general = parquet_export(tricky, tmp_path / "general2", engine="general")
+    assert_same(general, parquet_export(tricky, tmp_path / "appended"))
+    store = text_cache.TextCache(tricky.pk)
+    assert store.index.shape[1] == 41 and store.index[2].max() == 8  # 8 old batches + 1
+    assert store.built == 0  # read back: a warm cache
+
+
+@pytest.mark.parametrize("damage", ["a batch missing", "another pair's text", "other times"])
+def test_cached_text_that_does_not_match_is_never_written(tricky, tmp_path, monkeypatch, damage):
+    """Batches that disagree with the index: the fast path refuses (CacheMiss) and the
+    automatic choice writes the general path's bytes."""
+    monkeypatch.setattr(text_cache, "BATCH", 5)
+    general = parquet_export(tricky, tmp_path / "general", engine="general")
+    parquet_export(tricky, tmp_path / "cold")
+    real = text_cache.TextCache.batches
+
+    def damaged(self):
+        batches = list(real(self))
+        if damage == "a batch missing":
+            del batches[3]
+        for k, (ids, stamps, batch) in enumerate(batches):
+            if damage == "another pair's text":
+                ids = ids + 1 if k == 2 else ids
+            elif damage == "other times":
+                stamps = stamps - 1 if k == 4 else stamps
+            yield ids, stamps, batch
+
+    monkeypatch.setattr(text_cache.TextCache, "batches", damaged)
+    with pytest.raises(fast.CacheMiss):
+        parquet_export(tricky, tmp_path / "forced")
+    assert not list((tmp_path / "forced").glob("out.*"))
+    assert_same(general, parquet_export(tricky, tmp_path / "auto", engine="auto"))
+
+
+def test_parquet_is_snappy_without_dictionaries_for_free_text(exportable, tmp_path):
+    project, _, _ = exportable
+    parquet_export(project, tmp_path)
+    meta = pq.ParquetFile(tmp_path / "out.parquet").metadata
+    for k in range(3):
+        column = meta.row_group(0).column(k)
+        assert column.compression == "SNAPPY"
+        assert (
+            "RLE_DICTIONARY" not in column.encodings and "PLAIN_DICTIONARY" not in column.encodings
+        )
+    run_export(
+        project=project,
+        options=ExportOptions(format="rubric-scores", file_type="parquet"),
+        out_dir=tmp_path / "scores",
+        base_name="out",
+    )
+    meta = pq.ParquetFile(tmp_path / "scores" / "out.parquet").metadata
+    paths = {
+        meta.row_group(0).column(k).path_in_schema: meta.row_group(0).column(k)
+        for k in range(meta.num_columns)
+    }
+    assert "RLE_DICTIONARY" in paths["criterion"].encodings  # few distinct values: a dictionary
+    assert "RLE_DICTIONARY" not in paths["response"].encodings
