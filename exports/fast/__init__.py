@@ -18,9 +18,10 @@ How (bench/RESULTS.md has the measurements):
    in a local cache (``cache.py``; the first export of a project encodes them, in
    PostgreSQL, on one connection per CPU), lines are joined from them a cache batch at a
    time by Arrow, with no Python object per line, and a second thread writes and hashes;
-3. Parquet: each row group's text (``batch_rows`` pairs, the general path's groups) comes
-   from one query as the column's texts joined, with their lengths, and becomes Arrow
-   strings without a Python object per value; groups are read on one connection per CPU.
+3. Parquet: each row group (``batch_rows`` pairs, the general path's groups) is taken by
+   Arrow from a second cache holding the texts themselves (``cache.TextCache``), and encoded
+   and written by a second thread; a project's first Parquet export builds that cache (the
+   texts sent by PostgreSQL on one connection per CPU) and writes from it as it comes.
 Memory stays flat: a cache batch or a row group at a time, and arrays of a number per pair.
 """
 

@@ -12,7 +12,9 @@ record batches of up to ``BATCH`` pairs in id order, see ``SCHEMA``; about 2 KB 
 ``<name>.npy`` (per pair: id, creation time, batch and row, for look-up and checking). A
 new generation is written beside the old one and ``current`` is replaced atomically, so
 concurrent exports always see a complete generation; an export that finds its generation
-gone meanwhile falls back to the general path (``CacheMiss``).
+gone meanwhile falls back to the general path (``CacheMiss``). Parquet's cache
+(``TextCache``: the texts themselves, not JSON) has the same layout in the project's
+``text`` folder.
 
 Checks: an entry is used only if the item id and the item's creation time (to the
 microsecond) match the database, under a key of the server, port, database name and oid;
