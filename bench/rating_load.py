@@ -17,7 +17,8 @@ keep-alive 10 s), --port, --reference-seconds (default 10), --seed.
 What it does:
 1. seeds the project with bench/seed_rating_project.py (the application's own services:
    ``transcript_import`` of one pair per conversation, then ``items_queue``), or with
-   --reuse only deletes the assignments and judgments of earlier runs; then VACUUM ANALYZE;
+   --reuse applies migrations added since and deletes the assignments and judgments of
+   earlier runs; then VACUUM ANALYZE;
 2. starts ``gunicorn -c config/gunicorn.conf.py config.wsgi:application`` in production
    mode (DJANGO_DEBUG=0, persistent database connections as configured) and waits until it
    answers;

@@ -245,6 +245,8 @@ def main() -> int:
     args = parser.parse_args()
 
     if args.reset_only:
+        # the schema of the code being measured: migrations added since the seeding apply
+        migrate(args.database_url)
         result = reset(args.database_url, args.slug)
     else:
         recreate_database(args.database_url)
