@@ -12,7 +12,8 @@ ratings so that R ratings/s are offered in all; default 0: no think time), --thi
 rater reads a task for a uniformly drawn 0.5 T to 1.5 T ms between receiving it and
 submitting; default 0), --client lean|httpx (the generator's HTTP client; default lean), --workers,
 --threads, --worker-class and --keep-alive (gunicorn; default 2 gthread workers x 4 threads,
-keep-alive 10 s), --port, --reference-seconds (default 10), --seed.
+keep-alive 10 s), --port, --reference-seconds (default 10), --seed, --keep-statistics (do
+not ANALYZE the written tables at the end of the warm-up, see step 4).
 
 What it does:
 1. seeds the project with bench/seed_rating_project.py (the application's own services:
@@ -31,7 +32,9 @@ What it does:
    ``{"kind": "pairwise"}`` then ``POST /api/v1/assignments/<id>/submit/`` with a random
    choice. By default with no think time: a closed loop whose figures are the service's
    capacity (and whose latencies are then set by Little's law: raters / throughput), not a
-   simulation of human pace. Latencies and ratings count from the end of the warm-up for
+   simulation of human pace. At the end of the warm-up the tables the raters write are
+   analyzed (``refresh_statistics``: the reset empties them, which a running service's never
+   are). Latencies and ratings count from the end of the warm-up for
    --duration seconds; then each rater finishes the rating it holds and stops. One asyncio
    event loop drives all raters, each with its own keep-alive connection. The default client
    is a lean HTTP/1.1 client on asyncio streams (``Http11Connection``), which costs the
@@ -418,11 +421,14 @@ async def reference_loop(client, window: Window) -> None:
             raise RuntimeError(f"reference call answered {status}: {content[:300]!r}")
 
 
-async def timed(window: Window, tasks: list, warmup: float, seconds: float, cpu):
-    """Run ``tasks``: warm up, measure for ``seconds``, then ask them to stop and wait for
-    them. Return their results and the CPU used in the measured window."""
+async def timed(window: Window, tasks: list, warmup: float, seconds: float, cpu, after_warmup=None):
+    """Run ``tasks``: warm up, call ``after_warmup`` (in a thread) if given, measure for
+    ``seconds``, then ask them to stop and wait for them. Return their results and the CPU
+    used in the measured window."""
     running = [asyncio.ensure_future(t) for t in tasks]
     await asyncio.sleep(warmup)
+    if after_warmup is not None:
+        await asyncio.to_thread(after_warmup)
     before = cpu()
     window.start = time.perf_counter()
     window.end = window.start + seconds
@@ -480,6 +486,7 @@ async def run_load(
     think: float,
     cpu,
     kind: str,
+    after_warmup=None,
 ) -> tuple[Window, list[dict], dict]:
     window = Window()
     async with contextlib.AsyncExitStack() as stack:
@@ -488,8 +495,19 @@ async def run_load(
             rater_loop(client, slug, window, random.Random(seed * 1000 + i), period, think)
             for i, client in enumerate(clients)
         ]
-        results, used = await timed(window, loops, warmup, seconds, cpu)
+        results, used = await timed(window, loops, warmup, seconds, cpu, after_warmup)
     return window, results, used
+
+
+def refresh_statistics(database_url: str) -> None:
+    """ANALYZE the tables the raters write. The reset leaves them empty, and the rating
+    path's prepared statements (and PostgreSQL's foreign-key checks) keep, per connection,
+    the plans made while a table looked empty: sequential scans, which read the whole growing
+    table on every call until autovacuum analyzes it (after 10% growth, at most once a
+    minute). A running service's tables are not empty; this gives the measured window the
+    plans such a service has."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("ANALYZE ratings_assignment, ratings_judgment, ratings_score")
 
 
 # --- server, database -------------------------------------------------------------------------
@@ -639,6 +657,7 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=60.0)
     parser.add_argument("--reference-seconds", type=float, default=10.0)
     parser.add_argument("--reuse", action="store_true")
+    parser.add_argument("--keep-statistics", action="store_true")
     parser.add_argument("--rate", type=float, default=0.0)
     parser.add_argument("--think-ms", type=float, default=0.0)
     parser.add_argument("--client", choices=sorted(CLIENTS), default="lean")
@@ -694,6 +713,7 @@ def main() -> int:
                 args.think_ms / 1000,
                 cpu,
                 args.client,
+                None if args.keep_statistics else lambda: refresh_statistics(args.database_url),
             )
         )
         log("raters stopped; checking the database")
@@ -731,6 +751,11 @@ def main() -> int:
             else "no think time"
         )
         + f"; warm-up {args.warmup:g} s, measured {args.duration:g} s"
+        + (
+            ""
+            if args.keep_statistics
+            else " (the written tables analyzed at the end of the warm-up)"
+        )
     )
     print()
     print(f"reference: GET /api/v1/projects/ (token auth), {args.reference_seconds:g} s each")
