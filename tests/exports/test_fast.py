@@ -83,6 +83,19 @@ def tricky(project, lead):
     return make_tricky(project, lead)
 
 
+def pair_item(project, rng: random.Random, shape: str, **fields) -> Item:
+    """A pairwise item on a new conversation of ``conversation(project, rng, shape)``."""
+    conv, a, b = conversation(project, rng, shape)
+    return Item.objects.create(
+        project=project,
+        kind=TaskKind.PAIRWISE,
+        conversation=conv,
+        response=a,
+        response_b=b,
+        **fields,
+    )
+
+
 def make_tricky(project, lead):
     """40 pairs: tricky text, seven prompt shapes, 1-4 votes each (ties, both bad, no
     preference, external), gold pairs, two rubric versions, a flagged rater."""
@@ -102,16 +115,7 @@ def make_tricky(project, lead):
     )
     shapes = ["user", "none", "system+user", "multi", "system only", "gap", "tool"]
     for n in range(40):
-        conv, a, b = conversation(project, rng, shapes[n % len(shapes)])
-        item = Item.objects.create(
-            project=project,
-            kind=TaskKind.PAIRWISE,
-            conversation=conv,
-            response=a,
-            response_b=b,
-            overlap=4,
-            is_gold=n % 9 == 0,
-        )
+        item = pair_item(project, rng, shapes[n % len(shapes)], overlap=4, is_gold=n % 9 == 0)
         for k, rater in enumerate(rng.sample(raters, rng.randint(0 if n == 5 else 1, 4))):
             Judgment.objects.create(
                 item=item,
@@ -218,16 +222,7 @@ def test_a_warm_cache_an_appended_pair_and_a_stale_entry_give_the_same_bytes(
     ).read_bytes()
     assert warm.files == cold.files
     # a new pair: encoded and appended, the rest reused
-    rng = random.Random(1)
-    conv, a, b = conversation(tricky, rng, "multi")
-    item = Item.objects.create(
-        project=tricky,
-        kind=TaskKind.PAIRWISE,
-        conversation=conv,
-        response=a,
-        response_b=b,
-        overlap=1,
-    )
+    item = pair_item(tricky, random.Random(1), "multi", overlap=1)
     Judgment.objects.create(item=item, rater=lead, preference=2, created_at=timezone.now())
     general, appended = both(tricky, tmp_path / "2", "out")
     assert_same(general, appended)
@@ -463,15 +458,7 @@ def test_a_stale_or_missing_text_entry_is_built_again(tricky, tmp_path, monkeypa
     assert_same(general, parquet_export(tricky, tmp_path / "missing"))
     assert text_cache.TextCache(tricky.pk).index.shape[1] == 40
     # a new pair: only it is encoded, the old batches are kept
-    conv, a, b = conversation(tricky, random.Random(3), "system+user")
-    item = Item.objects.create(
-        project=tricky,
-        kind=TaskKind.PAIRWISE,
-        conversation=conv,
-        response=a,
-        response_b=b,
-        overlap=1,
-    )
+    item = pair_item(tricky, random.Random(3), "system+user", overlap=1)
     Judgment.objects.create(item=item, rater=lead, preference=-1, created_at=timezone.now())
     general = parquet_export(tricky, tmp_path / "general2", engine="general")
     assert_same(general, parquet_export(tricky, tmp_path / "appended"))
