@@ -3,6 +3,7 @@ service run by gunicorn on PostgreSQL, with a trivial authenticated endpoint mea
 same run as the reference.
 
     .venv/bin/python bench/rating_load.py --raters 32 --warmup 10 --duration 60
+    .venv/bin/python bench/rating_load.py --reuse --warmup 5 --duration 40 --rate 160
 
 Options: --database-url (default postgres://postgres@127.0.0.1:5432/rateloop_load_bench; it
 is DROPPED and recreated unless --reuse, so its name must contain "bench"), --pairs (default
@@ -51,6 +52,17 @@ What it does:
    assignments = judgments, items' n_done sum = judgments, no lease left;
 7. stops gunicorn.
 
+How the issue's goal (32 raters, at least 150 ratings/s, p95 of next and of submit under
+50 ms) is judged: with ``--rate 160``, an open loop. Each of the 32 raters starts a rating at
+exponentially spaced times that offer 160 ratings/s in all, whatever the service's latency
+(a rater that falls behind starts its next rating at once), so the run shows whether the
+service keeps up with that rate and what its latencies are at it; the last line before the
+CPU table says whether the goal held. Two other modes are kept for what they show: no
+think time (a closed loop: the service's capacity, with latencies set by Little's law:
+32 / throughput) and ``--think-ms 180`` (a closed loop whose throughput can never pass
+32 / (0.18 s + the mean latencies of both calls), about 163 ratings/s, so that there
+throughput and latency are one figure).
+
 Latencies are measured by the client (request sent to response read), so they include the
 generator's own scheduling delay. It exits non-zero when a check fails or a call gets an
 HTTP error; connections closed by the server are counted and reported. It does not enforce
@@ -83,6 +95,8 @@ ROOT = BENCH_DIR.parent
 
 CHOICES = ("left_much_better", "left_better", "tie", "right_better", "right_much_better")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+GOAL_RATE = 150  # ratings/s, and the p95 of each call, from the issue
+GOAL_P95_MS = 50
 T0 = time.perf_counter()
 
 
@@ -779,6 +793,7 @@ def main() -> int:
         if status not in (200, 201)
     ]
     print(f"failed calls in the window: {', '.join(bad) or 'none'}")
+    print(goal_line(ratings / args.duration, window.latencies))
     exhausted = sum(r["exhausted"] for r in results)
     errors = sum(r["http_errors"] for r in results)
     resets = sum(r["reset_next"] for r in results)
@@ -797,6 +812,20 @@ def main() -> int:
     print("database checks after the run:")
     print("\n".join(checks))
     return 0 if ok and not errors else 1  # connection failures are reported, not fatal
+
+
+def goal_line(rate: float, latencies: dict[str, list[float]]) -> str:
+    """The issue's goal against this run: at least 150 ratings/s, p95 of next and of submit
+    under 50 ms (latencies in seconds)."""
+    p95 = {
+        call: percentile(sorted(latencies.get(call, [])), 95) * 1000 for call in ("next", "submit")
+    }
+    met = rate >= GOAL_RATE and all(v < GOAL_P95_MS for v in p95.values())
+    return (
+        f"goal (>= {GOAL_RATE} ratings/s, p95 of next and submit < {GOAL_P95_MS} ms): "
+        f"{'met' if met else 'NOT met'} ({rate:.1f} ratings/s, p95 next {p95['next']:.1f} ms, "
+        f"submit {p95['submit']:.1f} ms)"
+    )
 
 
 if __name__ == "__main__":
