@@ -179,6 +179,9 @@ QUALITY_CACHE_DIR = os.environ.get("RATELOOP_QUALITY_CACHE_DIR", str(VAR_DIR / "
 # Where export jobs keep each pair's text encoded as JSON, so that later exports need not read
 # and escape it again (exports/fast/cache.py). Local to the machine; safe to delete.
 EXPORT_CACHE_DIR = os.environ.get("RATELOOP_EXPORT_CACHE_DIR", str(VAR_DIR / "cache" / "exports"))
+# Encode new pairs into that cache when they are queued (a Celery task on commit), so that a
+# project's first export is as fast as the next ones (exports/fast/warm.py). PostgreSQL only.
+EXPORT_CACHE_WARM = env_bool("RATELOOP_EXPORT_CACHE_WARM", True)
 CELERY_BEAT_SCHEDULE = {
     "quality-refresh-all": {
         "task": "ratings.tasks.quality_refresh_all",

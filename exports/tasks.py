@@ -7,3 +7,10 @@ def export_job_run(job_id: int) -> None:
     from exports.services import export_job_run as run
 
     run(job_id=job_id)
+
+
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+def export_cache_warm(project_id: int) -> dict:
+    from exports.fast.warm import warm_cache
+
+    return warm_cache(project_id)

@@ -51,6 +51,8 @@ def worker(db):
         ),
         CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
         RATELOOP_MEDIA_ROOT=str(settings.MEDIA_ROOT),
+        RATELOOP_EXPORT_CACHE_DIR=str(settings.EXPORT_CACHE_DIR),
+        RATELOOP_QUALITY_CACHE_DIR=str(settings.QUALITY_CACHE_DIR),
     )
     celery_app.control.purge()
     proc = subprocess.Popen(

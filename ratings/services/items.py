@@ -19,6 +19,7 @@ from django.db.models import F, Max
 from conversations.models import Conversation, Message, MessageRole, Project, Role
 from conversations.services.access import require_role
 from ratings.models import Item, TaskKind
+from ratings.signals import pairs_created
 
 
 @dataclass(frozen=True)
@@ -161,6 +162,8 @@ def items_queue(
     flush()
     for k in kinds:
         counts[k] = Item.objects.filter(project=project, kind=k).count() - before[k]
+    if counts.get(TaskKind.PAIRWISE):
+        pairs_created.send(sender=Item, project_id=project.pk)
     return counts
 
 

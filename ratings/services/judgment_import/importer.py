@@ -35,6 +35,7 @@ from ratings.services.judgments import (
     clean_answer,
     current_rubric,
 )
+from ratings.signals import pairs_created
 
 User = get_user_model()
 
@@ -379,6 +380,8 @@ class _Importer:
             Item.objects.bulk_create(new.values(), ignore_conflicts=True)
             items.update(self.existing_items(accepted))
             s.items_created += len(new)
+            if any(kind == TaskKind.PAIRWISE for kind, _, _ in new):
+                pairs_created.send(sender=Item, project_id=self.project.pk)
         if superseded:
             Judgment.objects.filter(pk__in=superseded).update(is_current=False)
             s.superseded += len(superseded)

@@ -1,0 +1,39 @@
+"""python manage.py export_cache_warm [--project SLUG ...]
+
+Encodes the text of every pair the export cache misses (exports/fast/warm.py), in-process:
+what the ``export_cache_warm`` task does when pairs are queued. For a machine whose cache
+folder is new or was deleted, or a project queued while ``RATELOOP_EXPORT_CACHE_WARM`` was off.
+Without --project, every project that has pairwise items."""
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
+
+from conversations.models import Project
+from exports.fast.warm import warm_cache
+from ratings.models import Item, TaskKind
+
+
+class Command(BaseCommand):
+    help = "Encode the text of every pair the export cache misses (PostgreSQL only)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--project", action="append", default=[], metavar="SLUG")
+
+    def handle(self, *args, project: list[str], **options):
+        if connection.vendor != "postgresql":
+            raise CommandError("the export cache serves PostgreSQL databases only")
+        if project:
+            found = {p.slug: p for p in Project.objects.filter(slug__in=project)}
+            missing = [slug for slug in project if slug not in found]
+            if missing:
+                raise CommandError(f"no project with slug {', '.join(missing)}")
+            projects = [found[slug] for slug in project]
+        else:
+            with_pairs = Item.objects.filter(kind=TaskKind.PAIRWISE).values("project_id")
+            projects = list(Project.objects.filter(pk__in=with_pairs).order_by("slug"))
+        for p in projects:
+            r = warm_cache(p.pk)
+            self.stdout.write(
+                f"{p.slug}: {r['pairs']:,} pairs; encoded {r['encoded_json']:,} as JSON and "
+                f"{r['encoded_text']:,} as text in {r['seconds']:.2f} s"
+            )
