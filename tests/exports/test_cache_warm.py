@@ -198,3 +198,22 @@ def test_a_worker_warms_the_cache_of_pairs_queued_in_a_request(worker, project, 
         time.sleep(0.2)
     ids, _ = all_pairs(project)
     assert np.array_equal(text_cache.FragmentCache(project.pk).index[0], ids)
+
+
+def test_a_warm_that_cannot_be_sent_does_not_fail_the_queueing(
+    project, lead, monkeypatch, django_capture_on_commit_callbacks, caplog
+):
+    from kombu.exceptions import OperationalError
+
+    from exports.tasks import export_cache_warm
+
+    def broker_down(*args, **kwargs):
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(export_cache_warm, "delay", broker_down)
+    tricky_conversations(project, 2)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert items_queue(project=project, user=lead)[TaskKind.PAIRWISE] == 2
+    assert Item.objects.filter(project=project, kind=TaskKind.PAIRWISE).count() == 2
+    assert "export cache warm not sent" in caplog.text
+    assert not cached(project)
