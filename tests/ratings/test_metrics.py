@@ -8,8 +8,11 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import krippendorff  # test-only oracles (pyproject's test extras): a missing one fails
 import numpy as np
 import pytest
+import sklearn.metrics as sklearn_metrics
+import statsmodels.stats.inter_rater as inter_rater
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
@@ -36,10 +39,6 @@ from ratings.metrics import (
     straight_lining_share,
 )
 from ratings.metrics.bootstrap import pattern_multiplicities, resample_index_blocks
-
-krippendorff = pytest.importorskip("krippendorff")
-sklearn_metrics = pytest.importorskip("sklearn.metrics")
-inter_rater = pytest.importorskip("statsmodels.stats.inter_rater")
 
 LEVELS = ("nominal", "ordinal", "interval", "ratio")
 
