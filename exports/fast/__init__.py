@@ -266,7 +266,9 @@ def _write_jsonl(store, ids: np.ndarray, where: np.ndarray, chunks, writer: RowW
                 del lines
     finally:
         background.finish()
-        del reader, batch  # the file closes with its reader
+        if reader is not None:
+            reader.close()
+        del reader, batch
 
 
 def _write_parquet(batches, ids: np.ndarray, stamps: np.ndarray, chunks, writer: RowWriter):

@@ -7,10 +7,13 @@ once, rather than reading 2 KB of text a line out of PostgreSQL and escaping it 
 export, is what lets an export write 100,000+ lines a second (bench/RESULTS.md).
 
 Layout, per database and project (``EXPORT_CACHE_DIR``/<database key>/project-<id>/):
-``current`` names the generation in use; a generation is ``<name>.arrow`` (Arrow IPC
-record batches of up to ``BATCH`` pairs in id order, see ``SCHEMA``; about 2 KB a pair) and
-``<name>.npy`` (per pair: id, creation time, batch and row, for look-up and checking). A
-new generation is written beside the old one and ``current`` is replaced atomically, so
+``current`` names the generation in use; a generation is ``<name>.npy`` (per pair: id,
+creation time, batch and row, for look-up and checking) and its data: Arrow IPC record
+batches of up to ``BATCH`` pairs in id order (see ``SCHEMA``; about 2 KB a pair) in
+``<name>.arrow``, or, when pairs were appended, in the files ``<name>.segments`` lists
+(earlier generations' files, then ``<name>.arrow`` with the new pairs only, so that adding
+pairs to a large project does not copy its cache; at most ``MAX_SEGMENTS``). A new
+generation is written beside the old one and ``current`` is replaced atomically, so
 concurrent exports always see a complete generation; an export that finds its generation
 gone meanwhile falls back to the general path (``CacheMiss``). Parquet's cache
 (``TextCache``: the texts themselves, not JSON) has the same layout in the project's
@@ -47,6 +50,9 @@ from ratings.models import Item, TaskKind
 # two in flight; 1,024 rather than 2,048 lowered a cold 2x Parquet export's peak RSS from
 # 291-301 MB to 269-274 MB at the same speed, and warm exports were no slower (bench/RESULTS.md)
 BATCH = 1024
+# data files a generation may span: appending new pairs writes only them, into a file of
+# their own, until a generation would have more; then it is written into one file again
+MAX_SEGMENTS = 16
 # a batch of n pairs: their prompts (n rows) and responses (2n rows: A then B of each pair,
 # so that the chosen one of pair k is row 2k + b_won); IPC batches have one length, so the
 # prompts column has the n prompts followed by n empty values
@@ -253,11 +259,13 @@ class FragmentCache:
         # per cached pair, in id order: id, created_at (us), batch number, row in the batch
         self.index = np.zeros((4, 0), dtype=np.int64)
         self.name: str | None = None
+        self.segments: list[str] = []  # the generation's data files, in batch order
         try:
             name = (self.dir / "current").read_text().strip()
             index = np.load(self.dir / f"{name}.npy")
-            if index.shape[0] == 4 and (self.dir / f"{name}.arrow").exists():
-                self.index, self.name = index, name
+            segments = _read_segments(self.dir, name)
+            if index.shape[0] == 4 and all((self.dir / f"{g}.arrow").exists() for g in segments):
+                self.index, self.name, self.segments = index, name, segments
         except (OSError, ValueError):
             pass  # no usable generation yet: everything counts as missing
         self.built = 0  # pairs encoded by ``ensure`` or ``rebuild``
@@ -315,19 +323,25 @@ class FragmentCache:
     def _write(self, *, after: int, keep_old: bool, snapshot: str | None):
         """A new generation: the old one's batches (``keep_old``), then the pairs after
         ``after`` encoded from the database; then it becomes ``current``. A generator:
-        yields (ids, creation times, batch) of every batch it writes, old ones included."""
+        yields (ids, creation times, batch) of every batch of the generation, old ones
+        included. The old batches stay in their files (the new generation lists them as its
+        first segments, and only the new pairs are written) unless the generation would
+        have more than ``MAX_SEGMENTS`` files: then everything is written into one."""
         self.dir.mkdir(parents=True, exist_ok=True)
         name = uuid.uuid4().hex
         arrow_tmp = self.dir / f".{name}.arrow.partial"
         index_tmp = self.dir / f".{name}.npy.partial"
         parts = [self.index] if keep_old else []
         batches = int(self.index[2].max()) + 1 if keep_old and self.index.shape[1] else 0
+        reuse = keep_old and 0 < len(self.segments) < MAX_SEGMENTS
+        segments = [*self.segments, name] if reuse else [name]
         try:
             schema = self.SCHEMA
             with pa.OSFile(str(arrow_tmp), "wb") as sink, pa.ipc.new_file(sink, schema) as out:
                 if keep_old:
                     for old in self.batches():
-                        out.write_batch(old[2])
+                        if not reuse:
+                            out.write_batch(old[2])
                         yield old
                 # closed explicitly when the caller stops early: its threads hold connections
                 with contextlib.closing(self._encode(after, snapshot)) as encoded:
@@ -347,16 +361,20 @@ class FragmentCache:
                 np.save(f, index)
             os.replace(index_tmp, self.dir / f"{name}.npy")
             os.replace(arrow_tmp, self.dir / f"{name}.arrow")
-            (self.dir / ".current.partial").write_text(name)
-            os.replace(self.dir / ".current.partial", self.dir / "current")
+            if len(segments) > 1:
+                _write_atomically(self.dir / f"{name}.segments", "\n".join(segments))
+            _write_atomically(self.dir / "current", name)
         except BaseException:
             arrow_tmp.unlink(missing_ok=True)
             index_tmp.unlink(missing_ok=True)
             raise
-        old, self.name, self.index = self.name, name, index
-        if old:  # an export still reading it keeps its open file
-            for stale in (f"{old}.arrow", f"{old}.npy"):
-                (self.dir / stale).unlink(missing_ok=True)
+        old, old_segments = self.name, self.segments
+        self.name, self.index, self.segments = name, index, segments
+        if old:  # an export still reading them keeps its open files
+            stale = [f"{old}.npy", f"{old}.segments"]
+            stale += [f"{g}.arrow" for g in old_segments if g not in segments]
+            for path in stale:
+                (self.dir / path).unlink(missing_ok=True)
 
     def mode(self) -> str:
         """How the server sends the text (``text_sql``): JSON strings when it encodes them
@@ -417,13 +435,61 @@ class FragmentCache:
             return
         yield from in_parallel(fetch, bounds, snapshot)
 
-    def reader(self) -> pa.ipc.RecordBatchFileReader:
-        """The current generation's batches, read from the file (not mapped) one at a time,
-        so that only the batch in use is in memory."""
+    def reader(self) -> "SegmentReader":
+        """The current generation's batches, read from its files (not mapped) one at a
+        time, so that only the batch in use is in memory. Every file is opened at once, so
+        a generation replaced meanwhile stays readable."""
         try:
-            return pa.ipc.open_file(pa.OSFile(str(self.dir / f"{self.name}.arrow")))
+            return SegmentReader([self.dir / f"{g}.arrow" for g in self.segments])
         except FileNotFoundError:  # replaced by a concurrent export since we looked
             raise CacheMiss("the cache generation in use was replaced") from None
+
+
+class SegmentReader:
+    """Batches numbered across a generation's files, as the index numbers them."""
+
+    def __init__(self, paths: list[Path]):
+        self.files: list[pa.OSFile] = []
+        self.readers: list[pa.ipc.RecordBatchFileReader] = []
+        try:
+            for path in paths:
+                self.files.append(pa.OSFile(str(path)))
+                self.readers.append(pa.ipc.open_file(self.files[-1]))
+        except BaseException:
+            self.close()
+            raise
+        self.starts = np.cumsum([0] + [r.num_record_batches for r in self.readers])
+
+    def get_batch(self, k: int) -> pa.RecordBatch:
+        segment = int(np.searchsorted(self.starts, k, side="right")) - 1
+        if not 0 <= segment < len(self.readers):
+            raise CacheMiss(f"the cache has no batch {k}")
+        return self.readers[segment].get_batch(k - int(self.starts[segment]))
+
+    def close(self) -> None:
+        self.readers.clear()
+        for f in self.files:
+            f.close()
+
+    def __enter__(self) -> "SegmentReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _read_segments(folder: Path, name: str) -> list[str]:
+    """A generation's data files: listed in ``<name>.segments`` when there are several."""
+    try:
+        return (folder / f"{name}.segments").read_text().split()
+    except FileNotFoundError:
+        return [name]
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text)
+    os.replace(partial, path)
 
 
 class TextCache(FragmentCache):

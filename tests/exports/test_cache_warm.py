@@ -217,3 +217,67 @@ def test_a_warm_that_cannot_be_sent_does_not_fail_the_queueing(
     assert Item.objects.filter(project=project, kind=TaskKind.PAIRWISE).count() == 2
     assert "export cache warm not sent" in caplog.text
     assert not cached(project)
+
+
+def cache_files(store) -> set[str]:
+    return {p.name for p in store.dir.iterdir() if p.is_file() and p.name != "current"}
+
+
+def test_appended_pairs_are_written_alone_and_files_are_merged_past_the_limit(
+    project, lead, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(text_cache, "BATCH", 3)
+    monkeypatch.setattr(text_cache, "MAX_SEGMENTS", 3)
+    tricky_conversations(project, 7)
+    items_queue(project=project, user=lead)
+    warm_cache(project.pk)
+    first = text_cache.FragmentCache(project.pk)
+    first_file = first.dir / f"{first.name}.arrow"
+    written_at = first_file.stat().st_mtime_ns
+    assert first.segments == [first.name] and cache_files(first) == {
+        f"{first.name}.arrow",
+        f"{first.name}.npy",
+    }
+    # two appends: the first file is kept as it is; each generation lists its files
+    for n, seed in enumerate((11, 12), start=1):
+        tricky_conversations(project, 2, seed=seed)
+        items_queue(project=project, user=lead)
+        assert warm_cache(project.pk)["encoded_json"] == 2
+        store = text_cache.FragmentCache(project.pk)
+        assert len(store.segments) == 1 + n and store.segments[0] == first.name
+        assert first_file.stat().st_mtime_ns == written_at
+        with store.reader() as reader:
+            assert reader.readers[-1].num_record_batches == 1  # the two new pairs only
+        assert cache_files(store) == {
+            *(f"{g}.arrow" for g in store.segments),
+            f"{store.name}.npy",
+            f"{store.name}.segments",
+        }
+    vote_all(project, lead)
+    assert_same(*both(project, tmp_path / "segments", "out"))
+    general = parquet_export(project, tmp_path / "pq-general", engine="general")
+    assert_same(general, parquet_export(project, tmp_path / "pq-fast"))
+    # a third append would make four files: the generation is written into one again
+    tricky_conversations(project, 1, seed=13)
+    items_queue(project=project, user=lead)
+    warm_cache(project.pk)
+    merged = text_cache.FragmentCache(project.pk)
+    assert merged.segments == [merged.name] and merged.index.shape[1] == 12
+    assert cache_files(merged) == {f"{merged.name}.arrow", f"{merged.name}.npy"}
+    assert_same(*both(project, tmp_path / "merged", "out"))
+
+
+def test_a_lost_segment_file_makes_the_cache_count_as_missing(project, lead, tmp_path):
+    tricky_conversations(project, 3)
+    items_queue(project=project, user=lead)
+    warm_cache(project.pk)
+    tricky_conversations(project, 2, seed=21)
+    items_queue(project=project, user=lead)
+    warm_cache(project.pk)
+    store = text_cache.FragmentCache(project.pk)
+    assert len(store.segments) == 2
+    (store.dir / f"{store.segments[0]}.arrow").unlink()
+    assert text_cache.FragmentCache(project.pk).index.shape[1] == 0
+    assert warm_cache(project.pk)["encoded_json"] == 5  # all of it again
+    vote_all(project, lead)
+    assert_same(*both(project, tmp_path, "out"))
