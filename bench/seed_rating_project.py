@@ -66,6 +66,8 @@ def child_env(database_url: str) -> dict[str, str]:
         DJANGO_SECRET_KEY=env.get("DJANGO_SECRET_KEY") or secrets.token_urlsafe(48),
         DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
         CELERY_BROKER_URL=env.get("CELERY_BROKER_URL") or "redis://127.0.0.1:6379/14",
+        # no export here, and no worker: queueing must not leave cache warms in the broker
+        RATELOOP_EXPORT_CACHE_WARM="0",
     )
     return env
 
