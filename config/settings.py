@@ -182,6 +182,9 @@ EXPORT_CACHE_DIR = os.environ.get("RATELOOP_EXPORT_CACHE_DIR", str(VAR_DIR / "ca
 # Encode new pairs into that cache when they are queued (a Celery task on commit), so that a
 # project's first export is as fast as the next ones (exports/fast/warm.py). PostgreSQL only.
 EXPORT_CACHE_WARM = env_bool("RATELOOP_EXPORT_CACHE_WARM", True)
+# ... and, as a safety net (a lost task, a cleared folder), every project's pairs this often
+# (a project whose cache is complete costs one query). 0: only on queueing.
+EXPORT_CACHE_WARM_INTERVAL_SECONDS = env_int("RATELOOP_EXPORT_CACHE_WARM_INTERVAL_SECONDS", 3600)
 CELERY_BEAT_SCHEDULE = {
     "quality-refresh-all": {
         "task": "ratings.tasks.quality_refresh_all",
@@ -189,6 +192,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     "leases-expire-all": {"task": "ratings.tasks.leases_expire_all", "schedule": 60},
 }
+if EXPORT_CACHE_WARM and EXPORT_CACHE_WARM_INTERVAL_SECONDS > 0:
+    CELERY_BEAT_SCHEDULE["export-cache-warm-all"] = {
+        "task": "exports.tasks.export_cache_warm_all",
+        "schedule": EXPORT_CACHE_WARM_INTERVAL_SECONDS,
+    }
 
 PSEUDONYM_KEY = os.environ.get("RATELOOP_PSEUDONYM_KEY", "")
 

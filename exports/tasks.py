@@ -14,3 +14,17 @@ def export_cache_warm(project_id: int) -> dict:
     from exports.fast.warm import warm_cache
 
     return warm_cache(project_id)
+
+
+@shared_task
+def export_cache_warm_all() -> None:
+    """The periodic entry point: one warm per project that has pairwise items."""
+    from exports.fast.warm import enabled
+    from ratings.models import Item, TaskKind
+
+    if not enabled():
+        return
+    for project_id in (
+        Item.objects.filter(kind=TaskKind.PAIRWISE).values_list("project_id", flat=True).distinct()
+    ):
+        export_cache_warm.delay(project_id)

@@ -281,3 +281,22 @@ def test_a_lost_segment_file_makes_the_cache_count_as_missing(project, lead, tmp
     assert warm_cache(project.pk)["encoded_json"] == 5  # all of it again
     vote_all(project, lead)
     assert_same(*both(project, tmp_path, "out"))
+
+
+def test_the_periodic_warm_covers_every_project_with_pairs(project, lead, settings):
+    from exports.tasks import export_cache_warm_all
+    from tests.factories import ProjectFactory
+
+    assert settings.CELERY_BEAT_SCHEDULE["export-cache-warm-all"]["schedule"] == 3600
+    tricky_conversations(project, 3)
+    settings.EXPORT_CACHE_WARM = False  # queued while warming was off: nothing warmed
+    items_queue(project=project, user=lead)
+    scores_only = ProjectFactory()
+    tricky_conversations(scores_only, 2)
+    items_queue(project=scores_only, user=None, kinds=(TaskKind.SCORE,))
+    export_cache_warm_all()  # off: does nothing
+    assert not cached(project)
+    settings.EXPORT_CACHE_WARM = True
+    export_cache_warm_all()  # the eager tasks run here
+    assert cached(project) and cached(project, text_cache.TextCache)
+    assert not text_cache.FragmentCache(scores_only.pk).dir.exists()
