@@ -183,7 +183,7 @@ EXPORT_CACHE_DIR = os.environ.get("RATELOOP_EXPORT_CACHE_DIR", str(VAR_DIR / "ca
 # project's first export is as fast as the next ones (exports/fast/warm.py). PostgreSQL only.
 EXPORT_CACHE_WARM = env_bool("RATELOOP_EXPORT_CACHE_WARM", True)
 # ... and, as a safety net (a lost task, a cleared folder), every project's pairs this often
-# (a project whose cache is complete costs one query). 0: only on queueing.
+# (a complete cache: the pairs' ids and the cache's index are read). 0: only on queueing.
 EXPORT_CACHE_WARM_INTERVAL_SECONDS = env_int("RATELOOP_EXPORT_CACHE_WARM_INTERVAL_SECONDS", 3600)
 CELERY_BEAT_SCHEDULE = {
     "quality-refresh-all": {
