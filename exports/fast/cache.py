@@ -30,6 +30,7 @@ import os
 import queue
 import shutil
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -53,6 +54,9 @@ BATCH = 1024
 # data files a generation may span: appending new pairs writes only them, into a file of
 # their own, until a generation would have more; then it is written into one file again
 MAX_SEGMENTS = 16
+# files in a project's cache folder that the current generation does not use are removed
+# by the next writer once they are this old (see ``FragmentCache._sweep``)
+ORPHAN_SECONDS = 3600
 # a batch of n pairs: their prompts (n rows) and responses (2n rows: A then B of each pair,
 # so that the chosen one of pair k is row 2k + b_won); IPC batches have one length, so the
 # prompts column has the n prompts followed by n empty values
@@ -375,6 +379,22 @@ class FragmentCache:
             stale += [f"{g}.arrow" for g in old_segments if g not in segments]
             for path in stale:
                 (self.dir / path).unlink(missing_ok=True)
+        self._sweep()
+
+    def _sweep(self) -> None:
+        """Remove what no generation in use needs and nobody wrote for ``ORPHAN_SECONDS``:
+        files of a generation that lost a race with a concurrent writer, or partial files
+        of a process that was killed. Recent files may be another writer's work in progress;
+        a reader that still has one open keeps reading it."""
+        keep = {"current", f"{self.name}.npy", f"{self.name}.segments"}
+        keep |= {f"{g}.arrow" for g in self.segments}
+        cutoff = time.time() - ORPHAN_SECONDS
+        for path in self.dir.iterdir():
+            try:
+                if path.is_file() and path.name not in keep and path.stat().st_mtime < cutoff:
+                    path.unlink()
+            except FileNotFoundError:
+                pass  # removed meanwhile by another writer's sweep
 
     def mode(self) -> str:
         """How the server sends the text (``text_sql``): JSON strings when it encodes them

@@ -300,3 +300,32 @@ def test_the_periodic_warm_covers_every_project_with_pairs(project, lead, settin
     export_cache_warm_all()  # the eager tasks run here
     assert cached(project) and cached(project, text_cache.TextCache)
     assert not text_cache.FragmentCache(scores_only.pk).dir.exists()
+
+
+def test_files_no_generation_uses_are_removed_once_old(project, lead):
+    import os
+
+    tricky_conversations(project, 3)
+    items_queue(project=project, user=lead)
+    warm_cache(project.pk)
+    store = text_cache.FragmentCache(project.pk)
+    old_orphan = store.dir / "0badc0de.arrow"
+    partial = store.dir / ".feedbeef.npy.partial"
+    recent = store.dir / "c0ffee.arrow"  # perhaps a concurrent writer's, in progress
+    for path in (old_orphan, partial, recent):
+        path.write_bytes(b"x")
+    hours_ago = time.time() - 2 * text_cache.ORPHAN_SECONDS
+    for path in (old_orphan, partial):
+        os.utime(path, (hours_ago, hours_ago))
+    tricky_conversations(project, 1, seed=31)
+    items_queue(project=project, user=lead)
+    warm_cache(project.pk)
+    assert not old_orphan.exists() and not partial.exists()
+    assert recent.exists()
+    store = text_cache.FragmentCache(project.pk)
+    assert cache_files(store) == {
+        *(f"{g}.arrow" for g in store.segments),
+        f"{store.name}.npy",
+        f"{store.name}.segments",
+        "c0ffee.arrow",
+    }
