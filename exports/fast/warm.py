@@ -43,7 +43,9 @@ def warm_cache(project_id: int) -> dict:
     result = {"pairs": 0, "encoded_json": 0, "encoded_text": 0, "seconds": 0.0}
     if connection.vendor != "postgresql":
         return result
-    project = Project.objects.only("id").get(pk=project_id)
+    project = Project.objects.only("id").filter(pk=project_id).first()
+    if project is None:  # gone since the task was sent: nothing to warm
+        return result
     with connection.cursor() as cursor:  # session-level: held across the transaction below
         cursor.execute("SELECT pg_advisory_lock(%s, %s)", [LOCK_KEY, project_id])
     # in an enclosing transaction other connections cannot see what it wrote: encode on this

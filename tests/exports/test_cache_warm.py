@@ -329,3 +329,7 @@ def test_files_no_generation_uses_are_removed_once_old(project, lead):
         f"{store.name}.segments",
         "c0ffee.arrow",
     }
+
+
+def test_a_warm_for_a_project_that_no_longer_exists_does_nothing(db):
+    assert warm_cache(987654) == {"pairs": 0, "encoded_json": 0, "encoded_text": 0, "seconds": 0.0}
