@@ -379,3 +379,44 @@ def test_rating_page_fits_a_tablet(new_page, login_as, rater, rated_project):
     page.keyboard.press("3")  # keyboard rating brings the next criterion into view
     expect(page.locator('fieldset[data-criterion="accuracy"]')).to_be_in_viewport()
     assert_no_horizontal_scroll()
+
+
+# contrast of each visible <kbd> hint against what is behind it (WCAG's formula), the kbd's
+# own background blended over the first opaque one among its ancestors
+KBD_CONTRAST_JS = """
+() => {
+  const rgba = (s) => {
+    const m = s.match(/[\\d.]+/g).map(Number);
+    return {r: m[0], g: m[1], b: m[2], a: m.length > 3 ? m[3] : 1};
+  };
+  const lum = (c) => {
+    const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(c.r) + 0.7152 * f(c.g) + 0.0722 * f(c.b);
+  };
+  const behind = (el) => {
+    for (let e = el.parentElement; e; e = e.parentElement) {
+      const c = rgba(getComputedStyle(e).backgroundColor);
+      if (c.a === 1) return c;
+    }
+    return {r: 255, g: 255, b: 255, a: 1};
+  };
+  return [...document.querySelectorAll("kbd")].filter((k) => k.offsetParent !== null).map((k) => {
+    const style = getComputedStyle(k), own = rgba(style.backgroundColor), base = behind(k);
+    const bg = {r: own.r * own.a + base.r * (1 - own.a), g: own.g * own.a + base.g * (1 - own.a),
+                b: own.b * own.a + base.b * (1 - own.a)};
+    const [hi, lo] = [lum(rgba(style.color)), lum(bg)].sort((x, y) => y - x);
+    return [k.textContent, (hi + 0.05) / (lo + 0.05)];
+  });
+}
+"""
+
+
+@pytest.mark.parametrize("kind", ["score", "pairwise"])
+def test_every_shortcut_hint_is_legible(page, login_as, rater, rated_project, kind):
+    login_as(page, rater)
+    page.goto(rate_url(rated_project, kind))
+    expect(page.get_by_test_id("submit")).to_be_visible()
+    hints = page.evaluate(KBD_CONTRAST_JS)
+    assert "Enter" in [text for text, _ in hints]  # the submit button's hint is among them
+    faint = [(text, round(ratio, 2)) for text, ratio in hints if ratio < 3]
+    assert not faint, f"shortcut hints below a 3:1 contrast: {faint}"
