@@ -138,15 +138,7 @@ class ProjectDetailApi(APIView):
                 "guidelines": project.guidelines,
                 "guidelines_version": project.guidelines_version,
                 "overlap": project.overlap,
-                "task_kinds": [
-                    k
-                    for k, on in (
-                        (TaskKind.SCORE, project.has_scoring),
-                        (TaskKind.PAIRWISE, project.has_pairwise),
-                        (TaskKind.KB_VERIFY, project.has_kb_verification),
-                    )
-                    if on
-                ],
+                "task_kinds": TaskKind.run_by(project),
                 "rubric_version": rubric.version if rubric else None,
             }
         )

@@ -146,12 +146,14 @@ def project_progress(project: Project) -> dict:
 
 
 def rater_stats(*, project: Project, rater, role: str) -> dict:
-    """A rater's own counts: done today, done in all, remaining items open to them per kind."""
+    """A rater's own counts: done today, done in all, remaining items open to them per kind
+    (the kinds their role may rate among those the project runs)."""
     now = timezone.localtime()
     start_of_day = now.replace(hour=0, minute=0, second=0, microsecond=0)
     mine = Judgment.objects.filter(item__project=project, rater=rater, version=1)
     remaining = {}
-    for kind in allowed_kinds(role):
+    runs = TaskKind.run_by(project)
+    for kind in (k for k in allowed_kinds(role) if k in runs):
         open_to_me = (
             Item.objects.filter(project=project, kind=kind, queue_rank__isnull=False)
             .exclude(assignments__rater=rater)

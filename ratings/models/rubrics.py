@@ -10,6 +10,19 @@ class TaskKind(models.TextChoices):
     PAIRWISE = "pairwise", "Pairwise preference"
     KB_VERIFY = "kb_verify", "KB verification"
 
+    @classmethod
+    def run_by(cls, project) -> list[str]:
+        """The kinds of work ``project`` runs (its task types), in this order."""
+        return [
+            kind
+            for kind, on in (
+                (cls.SCORE, project.has_scoring),
+                (cls.PAIRWISE, project.has_pairwise),
+                (cls.KB_VERIFY, project.has_kb_verification),
+            )
+            if on
+        ]
+
 
 class Scale(models.TextChoices):
     LIKERT = "likert", "Likert"

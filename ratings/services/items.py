@@ -70,15 +70,7 @@ def items_queue(
     """
     if user is not None:
         require_role(user=user, project=project, roles=(Role.LEAD,), action="queuing items")
-    enabled = [
-        k
-        for k, on in (
-            (TaskKind.SCORE, project.has_scoring),
-            (TaskKind.PAIRWISE, project.has_pairwise),
-            (TaskKind.KB_VERIFY, project.has_kb_verification),
-        )
-        if on
-    ]
+    enabled = TaskKind.run_by(project)
     kinds = tuple(kinds or enabled)
     bad = [k for k in kinds if k not in enabled]
     if bad:

@@ -19,6 +19,19 @@ def test_home_lists_my_queues(client, rated_project, raters):
     )
 
 
+def test_home_offers_only_the_kinds_the_project_runs(client, rated_project, lead, member):
+    sme = member(Role.SME)
+    assert not rated_project.has_kb_verification
+    for user in (lead, sme):
+        client.force_login(user)
+        page = client.get("/").content.decode()
+        assert 'data-kind="pairwise"' in page
+        assert 'data-kind="kb_verify"' not in page and "Verify KB answers" not in page
+    rated_project.has_kb_verification = True
+    rated_project.save()
+    assert 'data-testid="remaining-kb_verify">0<' in client.get("/").content.decode()
+
+
 def test_score_a_response_and_get_the_next(client, rated_project, raters):
     client.force_login(raters[0])
     page = client.get(f"/projects/{rated_project.slug}/rate/score/")
