@@ -1,5 +1,7 @@
 """The rater web UI through Django's test client (the browser tests drive the same pages)."""
 
+import re
+
 import pytest
 
 from conversations.models import KBReference, Message, Role
@@ -149,6 +151,23 @@ def test_lead_page_shows_progress_and_others_cannot(client, rated_project, rater
     assert 'data-kind="pairwise"' in html
     client.force_login(raters[0])
     assert client.get(f"/projects/{rated_project.slug}/").status_code == 403
+
+
+def test_project_pages_link_to_what_the_role_may_open(client, rated_project, lead, member):
+    slug = rated_project.slug
+    client.force_login(lead)
+    overview = client.get(f"/projects/{slug}/").content.decode()
+    links = set(re.findall(r'class="project-links">(.*?)</p>', overview, re.S))
+    hrefs = sorted(set(re.findall(r'href="([^"]+)"', "".join(links))))
+    assert f"/projects/{slug}/settings/" in hrefs and f"/projects/{slug}/quality/" in hrefs
+    assert len(hrefs) == 7  # exports, leaderboard, KB report, quality, overview, set-up, import
+    for href in hrefs:
+        assert client.get(href).status_code == 200, href
+    consumer = member(Role.CONSUMER)
+    client.force_login(consumer)
+    home = client.get("/").content.decode()
+    assert "Exports</a>" in home and "Model leaderboard</a>" in home
+    assert f"/projects/{slug}/settings/" not in home and "Quality</a>" not in home
 
 
 def test_consumer_cannot_open_the_rating_page(client, rated_project, member):
