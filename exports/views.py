@@ -1,13 +1,16 @@
 """The exports page for leads and data consumers."""
 
+from datetime import datetime, time, timedelta
+
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 
-from conversations.models import Project
+from conversations.models import Project, Role, SourceFormat
 from conversations.services.access import require_role
 from exports.exporters import REGISTRY
 from exports.models import ExportFormat, ExportJob
@@ -55,13 +58,58 @@ class ExportForm(forms.Form):
         ],
         help_text="KTO only.",
     )
+    date_from = forms.DateField(
+        required=False,
+        label="Judged from",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="First day of judgments to count (the server's time zone).",
+    )
+    date_to = forms.DateField(
+        required=False,
+        label="Judged through",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="Last day of judgments to count.",
+    )
+    source = forms.ChoiceField(
+        required=False,
+        choices=[("", "any source")] + list(SourceFormat.choices),
+        help_text="Only conversations imported in this format.",
+    )
+    model = forms.CharField(
+        required=False,
+        max_length=200,
+        help_text="Only items where either response comes from this model (its name as imported).",
+    )
+    reveal_raters = forms.BooleanField(
+        required=False,
+        label="Show rater user names",
+        help_text="Leads only; otherwise raters appear as stable pseudonyms.",
+    )
+
+    def __init__(self, *args, role: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        if role != Role.LEAD:
+            del self.fields["reveal_raters"]
+
+    def clean(self):
+        data = super().clean()
+        zone = timezone.get_current_timezone()
+        first, last = data.get("date_from"), data.get("date_to")
+        if first and last and last < first:
+            self.add_error("date_to", "The last day is before the first.")
+        # judgments from the first day's midnight up to (not including) the day after the last
+        data["date_from"] = datetime.combine(first, time.min, tzinfo=zone) if first else None
+        data["date_to"] = (
+            datetime.combine(last + timedelta(days=1), time.min, tzinfo=zone) if last else None
+        )
+        return data
 
 
 @login_required
 def exports_page(request: HttpRequest, slug: str) -> HttpResponse:
     project = get_object_or_404(Project.objects.visible_to(request.user), slug=slug)
-    require_role(user=request.user, project=project, roles=EXPORT_ROLES, action="exporting")
-    form = ExportForm(request.POST or None, initial={"include_external": True})
+    role = require_role(user=request.user, project=project, roles=EXPORT_ROLES, action="exporting")
+    form = ExportForm(request.POST or None, initial={"include_external": True}, role=role)
     if request.method == "POST" and form.is_valid():
         d = dict(form.cleaned_data)
         fmt, file_type, compress = d.pop("format"), d.pop("file_type"), d.pop("compress")

@@ -3,11 +3,13 @@ with Hugging Face datasets."""
 
 import json
 import os
+from datetime import datetime, time, timedelta
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from conversations.models import Role
@@ -158,6 +160,67 @@ def test_exports_page(client, exportable, member, django_capture_on_commit_callb
     assert f"/exports/{job.pk}/files/" in page
     client.force_login(member(Role.EVALUATOR))
     assert client.get(f"/projects/{project.slug}/exports/").status_code == 403
+
+
+PAGE_FORM = {
+    "format": "trl",
+    "file_type": "jsonl",
+    "aggregation": "majority",
+    "min_raters": 1,
+    "min_agreement": 0,
+    "both_bad": "drop",
+    "include_external": "on",
+    "test_fraction": 0,
+    "seed": 0,
+    "kto_source": "scores",
+}
+
+
+def test_exports_page_filters_by_day_source_and_model(
+    client, exportable, member, lead, django_capture_on_commit_callbacks
+):
+    project, _, _ = exportable  # votes cast yesterday
+    client.force_login(member(Role.CONSUMER))
+    page = client.get(f"/projects/{project.slug}/exports/").content.decode()
+    assert page.count('type="date"') == 2 and 'name="reveal_raters"' not in page
+    today = timezone.localdate()
+    cases = [
+        ({"date_from": today - timedelta(days=2), "date_to": today}, 4),
+        ({"date_from": today + timedelta(days=1)}, 0),
+        ({"date_to": today - timedelta(days=3)}, 0),
+        ({"model": "model-1"}, 4),
+        ({"model": "model-9"}, 0),
+        ({"source": "hh-rlhf"}, 0),
+    ]
+    for extra, rows in cases:
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(f"/projects/{project.slug}/exports/", {**PAGE_FORM, **extra})
+        assert response.status_code == 302, response.content.decode()[:2000]
+        job = ExportJob.objects.latest("pk")
+        assert (job.state, job.rows_written) == ("succeeded", rows), extra
+    filters = ExportJob.objects.order_by("pk").first().options["filters"]
+    zone = timezone.get_current_timezone()
+    first = datetime.combine(today - timedelta(days=2), time.min, tzinfo=zone)
+    last = datetime.combine(today + timedelta(days=1), time.min, tzinfo=zone)
+    assert (filters["date_from"], filters["date_to"]) == (first.isoformat(), last.isoformat())
+    # the last day before the first: refused, nothing queued
+    before = ExportJob.objects.count()
+    response = client.post(
+        f"/projects/{project.slug}/exports/",
+        {**PAGE_FORM, "date_from": today, "date_to": today - timedelta(days=1)},
+    )
+    assert response.status_code == 200 and "The last day is before the first." in (
+        response.content.decode()
+    )
+    assert ExportJob.objects.count() == before
+    # a consumer cannot reveal names by adding the field; a lead sees it
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(f"/projects/{project.slug}/exports/", {**PAGE_FORM, "reveal_raters": "on"})
+    assert ExportJob.objects.latest("pk").options["reveal_raters"] is False
+    client.force_login(lead)
+    assert (
+        'name="reveal_raters"' in client.get(f"/projects/{project.slug}/exports/").content.decode()
+    )
 
 
 def test_export_dataset_command(exportable, tmp_path):
