@@ -100,16 +100,32 @@ def test_import_command_exits_non_zero_from_the_shell(tmp_path):
     assert "line 1: malformed JSON" in result.stderr
 
 
-def test_load_demo_is_idempotent():
-    call_command("load_demo", force=True, stdout=StringIO())
+def test_load_demo_is_idempotent(django_capture_on_commit_callbacks):
+    from django.contrib.auth import get_user_model
+
+    from exports.services import export_job_create
+    from ratings.models import Item, Judgment
+
+    first = StringIO()
+    call_command("load_demo", force=True, stdout=first)
+    assert "as 754 external pairwise judgments" in first.getvalue()
     count = Conversation.objects.count()
     out = StringIO()
     call_command("load_demo", force=True, stdout=out)
     assert count == Conversation.objects.count() > 200
     assert "rater1" in out.getvalue() and "demo-rater1" in out.getvalue()
-    from ratings.models import Item
-
+    assert "external pairwise judgments" not in out.getvalue()
     assert Item.objects.filter(kind="pairwise").count() > 200  # ranked siblings give pairs
+    assert Judgment.objects.filter(is_external=True).count() == 754
+    # raters still have every pairwise item to do, and a consumer can export at once
+    assert not Item.objects.filter(kind="pairwise", n_done__gt=0).exists()
+    consumer = get_user_model().objects.get(username="consumer")
+    with django_capture_on_commit_callbacks(execute=True):
+        job = export_job_create(
+            project=Conversation.objects.first().project, user=consumer, fmt="trl"
+        )
+    job.refresh_from_db()
+    assert job.state == "succeeded" and job.rows_written > 700
     assert set(Membership.objects.values_list("role", flat=True)) == {
         "lead",
         "evaluator",

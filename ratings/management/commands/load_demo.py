@@ -1,5 +1,5 @@
-"""Load the demo project (real OpenAssistant transcripts, a rubric, queued items) and one
-demo user per role.
+"""Load the demo project (real OpenAssistant transcripts, a rubric, queued items, the trees'
+own rankings as external pairwise judgments) and one demo user per role.
 
 Idempotent: run it again and nothing is duplicated. Refuses to run with DEBUG off unless
 ``--force`` is given, since it creates users with published passwords.
@@ -15,7 +15,9 @@ from django.db import transaction
 from conversations.models import Project, Role
 from conversations.services.imports import transcript_import
 from conversations.services.projects import membership_set
+from ratings.models import Judgment
 from ratings.services.items import items_queue
+from ratings.services.judgment_import import source_ranks_import
 from ratings.services.rubrics import rubric_set
 
 DEMO_FILE = Path(settings.BASE_DIR) / "demo" / "data" / "oasst_en_100_tree.jsonl"
@@ -108,4 +110,13 @@ class Command(BaseCommand):
         if not project.items.exists():
             counts = items_queue(project=project, user=lead)
             self.stdout.write("Queued items: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
+        if not Judgment.objects.filter(item__project=project, is_external=True).exists():
+            # the trees' own human rankings, as judgments by "source:oasst": exports, the
+            # leaderboard's matrix and the consensus have real data from the start; they do
+            # not take the raters' slots (external judgments leave an item's overlap free)
+            summary = source_ranks_import(project=project, user=lead)
+            self.stdout.write(
+                f"Imported the OpenAssistant rankings as {summary.imported} external pairwise "
+                "judgments."
+            )
         self.stdout.write("Demo users (user name, password, role):\n" + "\n".join(lines))
