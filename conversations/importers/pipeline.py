@@ -17,8 +17,6 @@ it, and through ``multiprocessing``'s reading, several copies of hundreds of meg
 """
 
 import contextlib
-import ctypes
-import functools
 import io
 import json
 import multiprocessing
@@ -42,8 +40,6 @@ FIRST_BATCH = 200
 PIPE_BYTES = 1 << 20
 POLL_SECONDS = 1.0
 STOP_SECONDS = 5.0
-M_MMAP_THRESHOLD = -3  # mallopt's parameter (glibc's malloc.h)
-MMAP_THRESHOLD = 1 << 20
 
 
 class Prepared(NamedTuple):
@@ -136,24 +132,6 @@ def prepare_batches(
 
 def can_fork() -> bool:
     return "fork" in multiprocessing.get_all_start_methods()
-
-
-@functools.cache
-def fix_malloc_mmap_threshold() -> bool:
-    """Have glibc's malloc map every buffer of 1 MiB or more on its own, for the rest of the
-    process (and of the processes it forks).
-
-    By default glibc raises that threshold each time such a buffer is freed, so that after
-    the first batches the importer's buffers of megabytes come from the heap, whose free
-    space fragments: both processes then grew by about 3 MB with each doubling of the file
-    (236 MB at 50,000 conversations, 262 MB at 400,000). With the threshold fixed, each batch's
-    buffers are mapped and given back whole (220 and 223 MB), for about a tenth more CPU (the
-    kernel hands out fresh pages). False where the C library is not glibc."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        return libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1
-    except (OSError, AttributeError):
-        return False
 
 
 @contextlib.contextmanager

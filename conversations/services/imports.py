@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from config.malloc import fix_malloc_mmap_threshold
 from conversations.importers.fastpath import fast_path
 from conversations.importers.formats import PARSERS, detect_json_format
 from conversations.importers.pipeline import (
@@ -29,7 +30,6 @@ from conversations.importers.pipeline import (
     Prepared,
     Rejected,
     can_fork,
-    fix_malloc_mmap_threshold,
     prepare_batches,
     worker_batches,
 )

@@ -20,6 +20,7 @@ import time
 from django.conf import settings
 from django.db import connection, transaction
 
+from config.malloc import fix_malloc_mmap_threshold
 from exports.canonical import ExportFilters
 from exports.fast import decisions
 from exports.fast.cache import FragmentCache, TextCache
@@ -46,6 +47,7 @@ def warm_cache(project_id: int) -> dict:
     project = Project.objects.only("id").filter(pk=project_id).first()
     if project is None:  # gone since the task was sent: nothing to warm
         return result
+    fix_malloc_mmap_threshold()  # memory flat as the project grows (config/malloc.py)
     with connection.cursor() as cursor:  # session-level: held across the transaction below
         cursor.execute("SELECT pg_advisory_lock(%s, %s)", [LOCK_KEY, project_id])
     # in an enclosing transaction other connections cannot see what it wrote: encode on this
