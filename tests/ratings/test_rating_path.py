@@ -44,6 +44,10 @@ def rate_once(client, project, answer=None) -> dict:
 def test_next_and_submit_stay_within_their_query_budget(
     rated_project, raters, django_assert_max_num_queries
 ):
+    # no gold draw: a draw for gold when no gold item is open costs a second claim statement
+    # (asserted below), and the module's random state depends on the tests run before
+    rated_project.gold_rate = 0
+    rated_project.save()
     client = token_client(raters[0])
     rate_once(client, rated_project)  # this process reads the rubric once
     # token and user; project with the rater's role; the claim, with the task's messages
@@ -70,6 +74,14 @@ def test_next_and_submit_stay_within_their_query_budget(
         ("helpfulness", float(flip))
     ]
     assert done.json()["scores"] == {"helpfulness": float(flip)}
+    # every draw asks for gold, and there is none: the claim tries gold, then the rest
+    rated_project.gold_rate = 1
+    rated_project.save()
+    with django_assert_max_num_queries(4):
+        task = client.post(
+            f"/api/v1/projects/{rated_project.slug}/next/", {"kind": "pairwise"}, format="json"
+        )
+    assert task.status_code == 200 and task.json()["assignment_id"] != assignment.pk
 
 
 def test_submit_answer_renders_like_the_generic_serializer(rated_project, raters):
