@@ -86,6 +86,40 @@ class ExportForm(forms.Form):
         help_text="Leads only; otherwise raters appear as stable pseudonyms.",
     )
 
+    # how the page shows the fields: what to export first, then the rest folded
+    GROUPS = (
+        ("What", ("format", "file_type", "compress", "aggregation"), True),
+        (
+            "Which votes and pairs",
+            (
+                "min_raters",
+                "min_agreement",
+                "both_bad",
+                "exclude_gold",
+                "exclude_flagged_raters",
+                "include_external",
+                "date_from",
+                "date_to",
+                "source",
+                "model",
+            ),
+            False,
+        ),
+        (
+            "Split, KTO and identities",
+            ("test_fraction", "seed", "kto_source", "reveal_raters"),
+            False,
+        ),
+    )
+
+    def groups(self) -> list[tuple[str, list, bool]]:
+        """(title, bound fields, open) per group; a group holding an error is open."""
+        out = []
+        for title, names, is_open in self.GROUPS:
+            fields = [self[name] for name in names if name in self.fields]
+            out.append((title, fields, is_open or any(f.errors for f in fields)))
+        return out
+
     def __init__(self, *args, role: str, **kwargs):
         super().__init__(*args, **kwargs)
         if role != Role.LEAD:

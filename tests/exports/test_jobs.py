@@ -223,6 +223,23 @@ def test_exports_page_filters_by_day_source_and_model(
     )
 
 
+def test_every_export_field_is_on_the_page_once(client, exportable, lead):
+    from exports.views import ExportForm
+
+    grouped = [name for _, names, _ in ExportForm.GROUPS for name in names]
+    assert sorted(grouped) == sorted(ExportForm(role="lead").fields)
+    project, _, _ = exportable
+    client.force_login(lead)
+    page = client.get(f"/projects/{project.slug}/exports/").content.decode()
+    for name in grouped:
+        assert page.count(f'name="{name}"') == 1, name
+    # a refused value opens its group, which is folded otherwise
+    response = client.post(f"/projects/{project.slug}/exports/", {**PAGE_FORM, "min_raters": 0})
+    html = response.content.decode()
+    assert '<details class="form-group" open>\n      <summary>Which votes and pairs' in html
+    assert '<details class="form-group">\n      <summary>Split, KTO' in html
+
+
 def test_export_dataset_command(exportable, tmp_path):
     project, _, _ = exportable
     out = StringIO()
