@@ -40,8 +40,7 @@ from django.conf import settings
 from django.db import connection
 
 from exports.fast.decisions import int64s
-from exports.fast.reading import (  # noqa: F401 (PROBE: part of this module's interface)
-    PROBE,
+from exports.fast.reading import (
     in_parallel,
     nested_loops,
     server_encodes_like_orjson,

@@ -16,6 +16,7 @@ from conversations.models import Message
 from exports import fast
 from exports.canonical import ExportFilters
 from exports.fast import cache as text_cache
+from exports.fast import reading
 from exports.pipeline import ExportOptions, run_export
 from exports.writers import RowWriter
 from ratings.models import DriftFlag, FlagState, Item, Judgment, TaskKind
@@ -350,7 +351,7 @@ def test_the_python_encoder_is_used_when_the_server_encodes_otherwise(
 
 def test_the_server_json_encoding_is_checked_on_every_character_class(db):
     assert text_cache.server_encodes_like_orjson()  # PostgreSQL 15 and later: the fast way
-    assert all(chr(c) in text_cache.PROBE for c in range(1, 32))
+    assert all(chr(c) in reading.PROBE for c in range(1, 32))
 
 
 def test_a_cache_that_never_matches_falls_back_to_the_general_path(tricky, tmp_path, monkeypatch):

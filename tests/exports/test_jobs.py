@@ -133,35 +133,7 @@ def test_a_failed_job_says_why_and_offers_no_file(
     assert status["state"] == "failed" and "Likert" in status["error"] and status["downloads"] == []
 
 
-def test_exports_page(client, exportable, member, django_capture_on_commit_callbacks):
-    project, _, _ = exportable
-    consumer = member(Role.CONSUMER)
-    client.force_login(consumer)
-    assert client.get(f"/projects/{project.slug}/exports/").status_code == 200
-    with django_capture_on_commit_callbacks(execute=True):
-        client.post(
-            f"/projects/{project.slug}/exports/",
-            {
-                "format": "openai-dpo",
-                "file_type": "jsonl",
-                "aggregation": "majority",
-                "min_raters": 1,
-                "min_agreement": 0,
-                "both_bad": "drop",
-                "include_external": "on",
-                "test_fraction": 0,
-                "seed": 0,
-                "kto_source": "scores",
-            },
-        )
-    job = ExportJob.objects.get()
-    assert job.state == "succeeded"
-    page = client.get(f"/projects/{project.slug}/exports/").content.decode()
-    assert f"/exports/{job.pk}/files/" in page
-    client.force_login(member(Role.EVALUATOR))
-    assert client.get(f"/projects/{project.slug}/exports/").status_code == 403
-
-
+# the exports page form with every option at its default
 PAGE_FORM = {
     "format": "trl",
     "file_type": "jsonl",
@@ -174,6 +146,21 @@ PAGE_FORM = {
     "seed": 0,
     "kto_source": "scores",
 }
+
+
+def test_exports_page(client, exportable, member, django_capture_on_commit_callbacks):
+    project, _, _ = exportable
+    consumer = member(Role.CONSUMER)
+    client.force_login(consumer)
+    assert client.get(f"/projects/{project.slug}/exports/").status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(f"/projects/{project.slug}/exports/", {**PAGE_FORM, "format": "openai-dpo"})
+    job = ExportJob.objects.get()
+    assert job.state == "succeeded"
+    page = client.get(f"/projects/{project.slug}/exports/").content.decode()
+    assert f"/exports/{job.pk}/files/" in page
+    client.force_login(member(Role.EVALUATOR))
+    assert client.get(f"/projects/{project.slug}/exports/").status_code == 403
 
 
 def test_exports_page_filters_by_day_source_and_model(
