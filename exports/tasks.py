@@ -19,12 +19,9 @@ def export_cache_warm(project_id: int) -> dict:
 @shared_task
 def export_cache_warm_all() -> None:
     """The periodic entry point: one warm per project that has pairwise items."""
-    from exports.fast.warm import enabled
-    from ratings.models import Item, TaskKind
+    from exports.fast.warm import enabled, project_ids_with_pairs
 
     if not enabled():
         return
-    for project_id in (
-        Item.objects.filter(kind=TaskKind.PAIRWISE).values_list("project_id", flat=True).distinct()
-    ):
+    for project_id in project_ids_with_pairs():
         export_cache_warm.delay(project_id)

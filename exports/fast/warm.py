@@ -31,7 +31,19 @@ ALL_PAIRS = dataclasses.replace(ExportFilters(), exclude_gold=False, include_ext
 
 
 def enabled() -> bool:
-    return connection.vendor == "postgresql" and getattr(settings, "EXPORT_CACHE_WARM", True)
+    return connection.vendor == "postgresql" and settings.EXPORT_CACHE_WARM
+
+
+def project_ids_with_pairs() -> list[int]:
+    """The projects that have pairwise items: those a cache may serve."""
+    from ratings.models import Item, TaskKind
+
+    return list(
+        Item.objects.filter(kind=TaskKind.PAIRWISE)
+        .values_list("project_id", flat=True)
+        .distinct()
+        .order_by("project_id")
+    )
 
 
 def warm_cache(project_id: int) -> dict:

@@ -9,8 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
 from conversations.models import Project
-from exports.fast.warm import warm_cache
-from ratings.models import Item, TaskKind
+from exports.fast.warm import project_ids_with_pairs, warm_cache
 
 
 class Command(BaseCommand):
@@ -29,8 +28,9 @@ class Command(BaseCommand):
                 raise CommandError(f"no project with slug {', '.join(missing)}")
             projects = [found[slug] for slug in project]
         else:
-            with_pairs = Item.objects.filter(kind=TaskKind.PAIRWISE).values("project_id")
-            projects = list(Project.objects.filter(pk__in=with_pairs).order_by("slug"))
+            projects = list(
+                Project.objects.filter(pk__in=project_ids_with_pairs()).order_by("slug")
+            )
         for p in projects:
             r = warm_cache(p.pk)
             self.stdout.write(
