@@ -12,6 +12,24 @@ from conversations.models import Role
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
 
 
+def pytest_collection_modifyitems(config, items):
+    """On SQLite (the embedded default), skip the tests marked ``postgres``, and only those."""
+    if not settings.TEST_ON_SQLITE:
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL (marked postgres); this run is on SQLite")
+    for item in items:
+        if item.get_closest_marker("postgres"):
+            item.add_marker(skip)
+
+
+def database_url() -> str:
+    """The URL of the test database, for a process started by a test."""
+    db = connection.settings_dict
+    if settings.TEST_ON_SQLITE:
+        return f"sqlite:///{db['NAME']}"
+    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
 @pytest.fixture
 def project(db):
     return ProjectFactory()
@@ -40,20 +58,18 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def worker(db):
-    """A Celery worker process on the test database and the Redis broker."""
-    db_settings = connection.settings_dict
+    """A Celery worker process on the test database and the test broker."""
     env = dict(
         os.environ,
         DJANGO_SETTINGS_MODULE="config.settings",
-        DATABASE_URL=(
-            f"postgres://{db_settings['USER']}@{db_settings['HOST']}:{db_settings['PORT']}/"
-            f"{db_settings['NAME']}"
-        ),
+        DATABASE_URL=database_url(),
         CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
         RATELOOP_MEDIA_ROOT=str(settings.MEDIA_ROOT),
         RATELOOP_EXPORT_CACHE_DIR=str(settings.EXPORT_CACHE_DIR),
         RATELOOP_QUALITY_CACHE_DIR=str(settings.QUALITY_CACHE_DIR),
     )
+    if settings.TEST_ON_SQLITE:  # the filesystem broker's folders are under the var folder
+        env["RATELOOP_VAR_DIR"] = str(settings.TEST_VAR_DIR)
     celery_app.control.purge()
     proc = subprocess.Popen(
         [
@@ -63,8 +79,10 @@ def worker(db):
             "-A",
             "config",
             "worker",
-            "--pool",
-            "solo",
+            # the pool production runs (the README's `celery -A config worker`): prefork,
+            # whose children are daemonic and may not fork
+            "--concurrency",
+            "1",
             "--loglevel",
             "INFO",
             "--without-gossip",

@@ -131,7 +131,14 @@ def prepare_batches(
 
 
 def can_fork() -> bool:
-    return "fork" in multiprocessing.get_all_start_methods()
+    """Whether this process may fork the parser: the platform can fork, and this process is
+    not daemonic. The children of Celery's default (prefork) pool are daemonic, and
+    multiprocessing refuses them children; there the import parses in its own process (the
+    writer still runs in its helper thread), slower but the same result."""
+    return (
+        "fork" in multiprocessing.get_all_start_methods()
+        and not multiprocessing.current_process().daemon
+    )
 
 
 @contextlib.contextmanager

@@ -274,8 +274,9 @@ def transcript_import(
     """Import one transcript file (plain or gzip) into ``project``. See the module docstring.
 
     Records are parsed in a forked child process where the writer can overlap with it
-    (PostgreSQL; ``parse_in_worker`` None), or in this one (SQLite, or ``parse_in_worker``
-    False). Raises ``ImportFailed`` (nothing written) when a record is invalid and
+    (PostgreSQL; ``parse_in_worker`` None) and this process may fork (not in a child of
+    Celery's prefork pool, which is daemonic), or in this one (SQLite, a prefork child, or
+    ``parse_in_worker`` False). Raises ``ImportFailed`` (nothing written) when a record is invalid and
     ``skip_invalid`` is off, or when the file holds no record at all.
     """
     summary = ImportSummary(source=source_name)

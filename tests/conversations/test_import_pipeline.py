@@ -482,3 +482,24 @@ def test_the_project_cannot_be_deleted_while_an_import_writes_into_it(settings):
                     )
         finally:
             other.close()
+
+
+def _report_can_fork(out) -> None:
+    from conversations.importers.pipeline import can_fork
+
+    out.send(can_fork())
+
+
+@pytest.mark.parametrize("daemon", [False, True])
+def test_a_daemonic_process_parses_in_process_instead_of_forking(daemon):
+    """A child of Celery's prefork pool is daemonic and may not have children (the real
+    worker's import is in test_worker.py); the command line keeps its parsing process."""
+    from conversations.importers.pipeline import can_fork
+
+    assert can_fork()
+    context = multiprocessing.get_context("fork")
+    reader, writer = context.Pipe(duplex=False)
+    child = context.Process(target=_report_can_fork, args=(writer,), daemon=daemon)
+    child.start()
+    assert reader.recv() is (not daemon)
+    child.join()
