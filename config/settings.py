@@ -73,6 +73,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "config.job_errors.BrokerUnavailableMiddleware",  # a job not queued: 503 page
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -185,12 +186,22 @@ EXPORT_CACHE_WARM = env_bool("RATELOOP_EXPORT_CACHE_WARM", True)
 # ... and, as a safety net (a lost task, a cleared folder), every project's pairs this often
 # (a complete cache: the pairs' ids and the cache's index are read). 0: only on queueing.
 EXPORT_CACHE_WARM_INTERVAL_SECONDS = env_int("RATELOOP_EXPORT_CACHE_WARM_INTERVAL_SECONDS", 3600)
+# A running job renews its heartbeat this often; the sweep (every minute) fails a running job
+# whose heartbeat is older than JOB_STALE_SECONDS: its worker died (conversations/jobs.py).
+JOB_HEARTBEAT_SECONDS = float(os.environ.get("RATELOOP_JOB_HEARTBEAT_SECONDS") or 30)
+JOB_STALE_SECONDS = float(os.environ.get("RATELOOP_JOB_STALE_SECONDS") or 180)
+if JOB_STALE_SECONDS < 2 * JOB_HEARTBEAT_SECONDS:
+    raise ImproperlyConfigured(
+        "RATELOOP_JOB_STALE_SECONDS must be at least twice RATELOOP_JOB_HEARTBEAT_SECONDS"
+    )
 CELERY_BEAT_SCHEDULE = {
     "quality-refresh-all": {
         "task": "ratings.tasks.quality_refresh_all",
         "schedule": QUALITY_INTERVAL_SECONDS,
     },
     "leases-expire-all": {"task": "ratings.tasks.leases_expire_all", "schedule": 60},
+    # fails jobs whose worker died (conversations/jobs.py)
+    "jobs-sweep": {"task": "conversations.tasks.jobs_sweep", "schedule": 60},
 }
 if EXPORT_CACHE_WARM and EXPORT_CACHE_WARM_INTERVAL_SECONDS > 0:
     CELERY_BEAT_SCHEDULE["export-cache-warm-all"] = {

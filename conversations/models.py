@@ -253,8 +253,30 @@ class JobState(models.TextChoices):
     FAILED = "failed"
 
 
-class ImportJob(models.Model):
+class BackgroundJob(models.Model):
+    """What every job row run by a Celery worker shares (conversations/jobs.py runs them):
+    ``state`` with the ``JobState`` values, ``started_at``, ``finished_at``, a text field for
+    the reason of a failure (``error_field``), and the heartbeat a running job renews."""
+
+    heartbeat_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Last sign of life of the worker running the job; renewed while it runs.",
+    )
+    error_field = "error"
+
+    class Meta:
+        abstract = True
+
+    def work_dir(self):
+        """The folder of files the job writes, removed when it fails (None: no such folder)."""
+        return None
+
+
+class ImportJob(BackgroundJob):
     """One uploaded transcript file and what became of it."""
+
+    error_field = "failure"
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="import_jobs")
     created_by = models.ForeignKey(

@@ -1,9 +1,11 @@
 """Export jobs: one requested dataset or report file, its state, counts, files and manifest."""
 
+from pathlib import Path
+
 from django.conf import settings
 from django.db import models
 
-from conversations.models import JobState
+from conversations.models import BackgroundJob, JobState
 
 
 class ExportFormat(models.TextChoices):
@@ -22,7 +24,7 @@ class FileType(models.TextChoices):
     CSV = "csv"
 
 
-class ExportJob(models.Model):
+class ExportJob(BackgroundJob):
     project = models.ForeignKey(
         "conversations.Project", on_delete=models.CASCADE, related_name="export_jobs"
     )
@@ -49,3 +51,6 @@ class ExportJob(models.Model):
 
     def __str__(self) -> str:
         return f"export {self.pk} {self.format} ({self.state})"
+
+    def work_dir(self) -> Path:
+        return Path(settings.MEDIA_ROOT) / "exports" / str(self.pk)

@@ -3,12 +3,12 @@
 import shutil
 from pathlib import Path
 
-from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connections, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from conversations.jobs import job_enqueue, job_run
 from conversations.models import JobState, Project, Role
 from conversations.services.access import require_role
 from exports.canonical import ExportFilters
@@ -98,28 +98,23 @@ def export_job_create(
     )
     from exports.tasks import export_job_run as export_job_run_task
 
-    export_job_run_task.delay_on_commit(job.pk)
+    job_enqueue(job, export_job_run_task)  # broker down: job failed, BrokerUnavailable
     return job
 
 
 def job_dir(job: ExportJob) -> Path:
-    return Path(settings.MEDIA_ROOT) / "exports" / str(job.pk)
+    return job.work_dir()
 
 
 def export_job_run(*, job_id: int) -> ExportJob:
-    """Render a queued export. Safe to run twice: a finished job is left as it is; a re-run
-    after a crash starts from an empty folder. A failure is stored with its reason and no
-    file of the job is offered for download."""
-    with transaction.atomic():
-        job = (
-            ExportJob.objects.select_for_update(of=("self",))
-            .select_related("project", "created_by")
-            .get(pk=job_id)
-        )
-        if job.state in (JobState.SUCCEEDED, JobState.FAILED):
-            return job
-        job.state, job.started_at = JobState.RUNNING, timezone.now()
-        job.save(update_fields=["state", "started_at"])
+    """Render a queued export. Safe to run twice: a job that is not queued is left as it is.
+    Whatever the exception, the job ends failed with its reason, its folder (partial files
+    included) is removed and no file of it is offered for download (conversations/jobs.py)."""
+    return job_run(ExportJob, job_id, _export_job_work)
+
+
+def _export_job_work(job: ExportJob) -> None:
+    job = ExportJob.objects.select_related("project", "created_by").get(pk=job.pk)
     out = job_dir(job)
     shutil.rmtree(out, ignore_errors=True)
     o = dict(job.options)
@@ -151,15 +146,6 @@ def export_job_run(*, job_id: int) -> ExportJob:
             created_by=job.created_by.username if job.created_by else "",
             progress=progress,
         )
-    except Exception as exc:
-        shutil.rmtree(out, ignore_errors=True)
-        ExportJob.objects.filter(pk=job.pk).update(
-            state=JobState.FAILED,
-            error=f"{type(exc).__name__}: {exc}"[:2000],
-            finished_at=timezone.now(),
-        )
-        job.refresh_from_db()
-        return job
     finally:
         if side is not None:
             side.close()
@@ -176,8 +162,6 @@ def export_job_run(*, job_id: int) -> ExportJob:
         files=files,
         finished_at=timezone.now(),
     )
-    job.refresh_from_db()
-    return job
 
 
 def export_file_path(*, job: ExportJob, user, name: str) -> Path:

@@ -4,6 +4,7 @@ from django.core.files.base import ContentFile, File
 from django.db import connections, transaction
 from django.utils import timezone
 
+from conversations.jobs import job_enqueue, job_run
 from conversations.models import ImportJob, JobState, Project, Role, SourceFormat
 from conversations.services.access import require_role
 from conversations.services.imports import ImportFailed, ImportSummary, transcript_import
@@ -35,7 +36,7 @@ def import_job_create(
     job.save()
     from conversations.tasks import transcript_import_job as transcript_import_job_task
 
-    transcript_import_job_task.delay_on_commit(job.pk)
+    job_enqueue(job, transcript_import_job_task)  # broker down: job failed, BrokerUnavailable
     return job
 
 
@@ -60,20 +61,16 @@ def _progress_writer(job_id: int):
 
 
 def import_job_run(*, job_id: int) -> ImportJob:
-    """Run a queued import job. Safe to run twice: a finished job is left as it is.
+    """Run a queued import job. Safe to run twice: a job that is not queued is left as it is.
 
     Effects: the job row ends ``succeeded`` (counts filled) or ``failed`` (errors and the reason
-    filled, nothing imported unless the job skips invalid records). No exception escapes for
-    bad input; database errors propagate so that the task can retry.
+    filled, nothing imported unless the job skips invalid records), whatever the exception
+    (conversations/jobs.py). No exception escapes.
     """
-    with transaction.atomic():
-        job = ImportJob.objects.select_for_update().get(pk=job_id)
-        if job.state in (JobState.SUCCEEDED, JobState.FAILED):
-            return job
-        job.state = JobState.RUNNING
-        job.started_at = timezone.now()
-        job.save(update_fields=["state", "started_at"])
+    return job_run(ImportJob, job_id, _import_job_work)
 
+
+def _import_job_work(job: ImportJob) -> None:
     write, side = _progress_writer(job.pk)
     rejects = ContentFile(b"") if job.skip_invalid else None
     try:
@@ -109,4 +106,3 @@ def import_job_run(*, job_id: int) -> ImportJob:
     if rejects is not None and summary.rejected:
         job.rejects_file.save(f"{job.pk}-rejects.jsonl", rejects, save=False)
     job.save()
-    return job

@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.db import models
 
+from conversations.models import BackgroundJob
 from ratings.models.rubrics import TaskKind
 
 
@@ -69,7 +70,7 @@ class RunState(models.TextChoices):
     SKIPPED = "skipped", "Skipped (nothing changed)"
 
 
-class QualityRun(models.Model):
+class QualityRun(BackgroundJob):
     """One computation of a project's agreement, per-rater quality and drift: the history."""
 
     project = models.ForeignKey(

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from conversations.jobs import failure_message, heartbeat, job_fail, task_enqueue
 from conversations.models import Project, Role
 from conversations.services.access import require_role
 from ratings import drift
@@ -97,8 +98,9 @@ def quality_compute(
         return last
     started = time.perf_counter()
     timings: dict[str, float] = {}
+    now = timezone.now()
     run = QualityRun.objects.create(
-        project=project, trigger=trigger, started_at=timezone.now(), data_version=version
+        project=project, trigger=trigger, started_at=now, heartbeat_at=now, data_version=version
     )
 
     def lap(name: str, t0: float) -> float:
@@ -107,51 +109,50 @@ def quality_compute(
         return t1
 
     try:
-        t = time.perf_counter()
-        data = load(project, use_cache=not force)  # forced: read everything again
-        t = lap("load", t)
-        timings["load_incremental"] = int(data.read == "incremental")
-        now = timezone.now()
-        boots = (
-            n_boot if n_boot is not None else getattr(settings, "QUALITY_BOOTSTRAP_SAMPLES", 500)
-        )
-        agreements = compute_agreements(data, n_boot=boots, now=now)
-        t = lap("agreement", t)
-        primary = _primary(data)
-        t = lap("per_judgment", t)
-        flags = compute_drift(primary)
-        t = lap("drift", t)
-        open_counts: dict[int, int] = defaultdict(int)
-        for f in flags:
-            open_counts[int(f.rater)] += 1
-        rater_rows = compute_raters(data, primary, open_counts)
-        trends = rater_trends(primary)
-        for row in rater_rows:
-            row.setdefault("detail", {})["trend"] = trends.get(row["rater_id"], [])
-        run.contested = contested_items(primary)
-        run.confusion = coincidence_matrices(data, primary)
-        t = lap("raters", t)
-        with transaction.atomic():
-            AgreementSnapshot.objects.bulk_create(
-                AgreementSnapshot(run=run, project=project, **a) for a in agreements
+        with heartbeat(run):  # a run whose worker dies is failed by jobs_sweep
+            t = time.perf_counter()
+            data = load(project, use_cache=not force)  # forced: read everything again
+            t = lap("load", t)
+            timings["load_incremental"] = int(data.read == "incremental")
+            now = timezone.now()
+            boots = (
+                n_boot
+                if n_boot is not None
+                else getattr(settings, "QUALITY_BOOTSTRAP_SAMPLES", 500)
             )
-            RaterQuality.objects.bulk_create(
-                RaterQuality(run=run, project=project, **r) for r in rater_rows
-            )
-            _upsert_flags(project=project, run=run, flags=flags)
-            run.state = RunState.SUCCEEDED
-            run.n_judgments = len(data.judgments)
-            run.finished_at = timezone.now()
-            run.duration_ms = int((time.perf_counter() - started) * 1000)
-            lap("write", t)
-            run.timings = timings
-            run.save()
+            agreements = compute_agreements(data, n_boot=boots, now=now)
+            t = lap("agreement", t)
+            primary = _primary(data)
+            t = lap("per_judgment", t)
+            flags = compute_drift(primary)
+            t = lap("drift", t)
+            open_counts: dict[int, int] = defaultdict(int)
+            for f in flags:
+                open_counts[int(f.rater)] += 1
+            rater_rows = compute_raters(data, primary, open_counts)
+            trends = rater_trends(primary)
+            for row in rater_rows:
+                row.setdefault("detail", {})["trend"] = trends.get(row["rater_id"], [])
+            run.contested = contested_items(primary)
+            run.confusion = coincidence_matrices(data, primary)
+            t = lap("raters", t)
+            with transaction.atomic():
+                AgreementSnapshot.objects.bulk_create(
+                    AgreementSnapshot(run=run, project=project, **a) for a in agreements
+                )
+                RaterQuality.objects.bulk_create(
+                    RaterQuality(run=run, project=project, **r) for r in rater_rows
+                )
+                _upsert_flags(project=project, run=run, flags=flags)
+                run.state = RunState.SUCCEEDED
+                run.n_judgments = len(data.judgments)
+                run.finished_at = timezone.now()
+                run.duration_ms = int((time.perf_counter() - started) * 1000)
+                lap("write", t)
+                run.timings = timings
+                run.save()
     except Exception as exc:
-        QualityRun.objects.filter(pk=run.pk).update(
-            state=RunState.FAILED,
-            error=f"{type(exc).__name__}: {exc}"[:2000],
-            finished_at=timezone.now(),
-        )
+        job_fail(run, failure_message(exc))
         raise
     return run
 
@@ -191,7 +192,7 @@ def quality_request(*, project: Project, user) -> None:
     require_role(user=user, project=project, roles=(Role.LEAD,), action="running the quality check")
     from ratings.tasks import quality_refresh as quality_refresh_task
 
-    transaction.on_commit(lambda: quality_refresh_task.delay(project.pk, "manual"))
+    task_enqueue(quality_refresh_task, project.pk, "manual")  # broker down: BrokerUnavailable
 
 
 @transaction.atomic
