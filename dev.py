@@ -4,6 +4,7 @@
     python3 dev.py up      # .venv, dependencies, migrations, demo project and users,
                            # then the web UI and API on http://127.0.0.1:8000 with a worker
     python3 dev.py test    # the whole test suite (needs PostgreSQL and Redis, see README)
+    python3 dev.py test --sqlite   # the suite on SQLite, the embedded default (no server)
 
 Everything it installs goes into .venv/ and var/ inside this folder.
 """
@@ -111,15 +112,22 @@ def up(args: list[str]) -> None:
 
 def test(args: list[str]) -> None:
     ensure_venv()
-    db = urlparse(
-        os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/rateloop")
-    )
-    broker = urlparse(os.environ.get("TEST_CELERY_BROKER_URL", "redis://127.0.0.1:6379/15"))
+    env = dict(os.environ)
     missing = []
-    if not port_open(db.hostname or "127.0.0.1", db.port or 5432):
-        missing.append(f"PostgreSQL at {db.hostname}:{db.port or 5432} (TEST_DATABASE_URL)")
-    if not port_open(broker.hostname or "127.0.0.1", broker.port or 6379):
-        missing.append(f"Redis at {broker.hostname}:{broker.port or 6379} (TEST_CELERY_BROKER_URL)")
+    if "--sqlite" in args:
+        # The embedded default: SQLite and the filesystem broker, no server needed; the tests
+        # marked postgres are skipped (config/settings_test.py, tests/conftest.py).
+        args = [a for a in args if a != "--sqlite"]
+        env["TEST_DATABASE_URL"] = "sqlite:///rateloop-test.sqlite3"
+    else:
+        db = urlparse(env.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/rateloop"))
+        broker = urlparse(env.get("TEST_CELERY_BROKER_URL", "redis://127.0.0.1:6379/15"))
+        if not port_open(db.hostname or "127.0.0.1", db.port or 5432):
+            missing.append(f"PostgreSQL at {db.hostname}:{db.port or 5432} (TEST_DATABASE_URL)")
+        if not port_open(broker.hostname or "127.0.0.1", broker.port or 6379):
+            missing.append(
+                f"Redis at {broker.hostname}:{broker.port or 6379} (TEST_CELERY_BROKER_URL)"
+            )
     browser = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
     if not Path(browser).exists() and not shutil.which("chromium"):
         missing.append(
@@ -127,7 +135,7 @@ def test(args: list[str]) -> None:
         )
     if missing:
         sys.exit("The test suite needs these and cannot reach them:\n  - " + "\n  - ".join(missing))
-    result = subprocess.run([str(PY), "-m", "pytest", *args], cwd=ROOT)
+    result = subprocess.run([str(PY), "-m", "pytest", *args], cwd=ROOT, env=env)
     sys.exit(result.returncode)
 
 

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import QuerySet, TextField
 from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from conversations.models import KBReference, Message, MessageRole, Project
@@ -64,6 +65,16 @@ class KBReport:
     unnamed_missing: int = 0
 
 
+def _topic_text() -> Cast:
+    """The conversation's ``metadata["topic"]`` as text, compared as text on every database.
+
+    A bare ``KeyTextTransform`` keeps the JSON key lookups, so on SQLite ``= 'billing'``
+    became ``= JSON_EXTRACT('billing', '$')`` and failed with "malformed JSON"; the cast
+    makes the comparison a plain text one.
+    """
+    return Cast(KeyTextTransform("topic", "conversation__metadata"), output_field=TextField())
+
+
 def kb_items(project: Project, filters: KBFilters) -> QuerySet[Item]:
     """The project's KB-verification items that pass the filters."""
     qs = Item.objects.filter(project=project, kind=TaskKind.KB_VERIFY)
@@ -74,9 +85,7 @@ def kb_items(project: Project, filters: KBFilters) -> QuerySet[Item]:
     if filters.model:
         qs = qs.filter(response__model=filters.model)
     if filters.topic:
-        qs = qs.alias(topic_text=KeyTextTransform("topic", "conversation__metadata")).filter(
-            topic_text=filters.topic
-        )
+        qs = qs.alias(topic_text=_topic_text()).filter(topic_text=filters.topic)
     return qs
 
 
@@ -85,7 +94,7 @@ def kb_filter_choices(project: Project) -> dict[str, list[str]]:
     items = Item.objects.filter(project=project, kind=TaskKind.KB_VERIFY)
     models = items.exclude(response__model="").values_list("response__model", flat=True)
     topics = (
-        items.annotate(topic_text=KeyTextTransform("topic", "conversation__metadata"))
+        items.annotate(topic_text=_topic_text())
         .exclude(topic_text__isnull=True)
         .exclude(topic_text="")
         .values_list("topic_text", flat=True)
@@ -112,7 +121,7 @@ def kb_report(*, project: Project, filters: KBFilters, reveal_raters: bool) -> K
     """
     items = list(
         kb_items(project, filters)
-        .annotate(topic_text=KeyTextTransform("topic", "conversation__metadata"))
+        .annotate(topic_text=_topic_text())
         .select_related("response", "conversation")
         .order_by("id")
     )

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection
 
 from conversations.models import Conversation, Membership, Project
+from tests.conftest import database_url
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,8 +76,7 @@ def test_import_command_fails_on_bad_input_and_skip_invalid_writes_rejects(tmp_p
 @pytest.mark.django_db(transaction=True)
 def test_import_command_exits_non_zero_from_the_shell(tmp_path):
     path = write(tmp_path, "{oops\n")
-    db = connection.settings_dict
-    test_db_url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    test_db_url = database_url()
     result = subprocess.run(
         [
             sys.executable,

@@ -331,6 +331,7 @@ def modes_used(monkeypatch) -> list[bool]:
     return used
 
 
+@pytest.mark.postgres  # the COPY writer's set-based foreign-key checks
 def test_both_ways_of_checking_foreign_keys_store_the_same_rows(settings, monkeypatch, lead):
     used = modes_used(monkeypatch)
     job = ImportJob.objects.create(project=Project.objects.create(slug="j", name="j"))
@@ -359,6 +360,7 @@ def test_both_ways_of_checking_foreign_keys_store_the_same_rows(settings, monkey
     assert KBReference.objects.filter(message__conversation__project__slug="fk-auto").count() == 2
 
 
+@pytest.mark.postgres  # the COPY writer's set-based foreign-key checks
 def test_a_failed_import_leaves_the_per_row_checks_on(project, monkeypatch):
     used = modes_used(monkeypatch)
     good = json.dumps({"messages": [{"role": "assistant", "content": "A"}]}).encode()
@@ -382,6 +384,7 @@ def test_a_failed_import_leaves_the_per_row_checks_on(project, monkeypatch):
     transaction.savepoint_rollback(sid)
 
 
+@pytest.mark.postgres  # the COPY writer's set-based foreign-key checks
 def test_an_error_in_the_middle_of_a_write_leaves_the_per_row_checks_on(project, monkeypatch):
     """The rollback of the import's savepoint restores the setting its write had changed."""
     used = modes_used(monkeypatch)
@@ -403,6 +406,7 @@ def test_an_error_in_the_middle_of_a_write_leaves_the_per_row_checks_on(project,
     assert Conversation.objects.filter(project=project).count() == 0
 
 
+@pytest.mark.postgres  # the COPY writer's set-based foreign-key checks
 @pytest.mark.parametrize("mode", ["auto", "triggers"])
 def test_a_missing_import_job_is_refused_either_way(project, settings, mode):
     settings.IMPORT_FOREIGN_KEYS = mode
@@ -415,6 +419,7 @@ def test_a_missing_import_job_is_refused_either_way(project, settings, mode):
     assert Conversation.objects.filter(project=project).count() == 0
 
 
+@pytest.mark.postgres  # the COPY writer's set-based foreign-key checks
 def test_a_role_that_may_not_set_the_replication_role_gets_per_row_checks(db):
     with connection.cursor() as cursor:
         assert set_based_checks_possible(cursor)
@@ -427,6 +432,7 @@ def test_a_role_that_may_not_set_the_replication_role_gets_per_row_checks(db):
             transaction.savepoint_rollback(sid)
 
 
+@pytest.mark.postgres  # the COPY writer's set-based foreign-key checks
 def test_a_table_with_a_trigger_of_its_own_gets_per_row_checks(db):
     with connection.cursor() as cursor:
         sid = transaction.savepoint()
@@ -444,6 +450,7 @@ def test_a_table_with_a_trigger_of_its_own_gets_per_row_checks(db):
             transaction.savepoint_rollback(sid)
 
 
+@pytest.mark.postgres  # the COPY writer's set-based foreign-key checks
 def test_a_new_foreign_key_on_the_tables_gets_per_row_checks(db):
     with connection.cursor() as cursor:
         sid = transaction.savepoint()
@@ -457,6 +464,7 @@ def test_a_new_foreign_key_on_the_tables_gets_per_row_checks(db):
             transaction.savepoint_rollback(sid)
 
 
+@pytest.mark.postgres  # the COPY writer's set-based foreign-key checks
 @pytest.mark.django_db(transaction=True)
 def test_the_project_cannot_be_deleted_while_an_import_writes_into_it(settings):
     """Set-based checks lock the rows the conversations refer to, as per-row checks do."""

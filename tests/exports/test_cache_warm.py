@@ -24,7 +24,7 @@ from ratings.services.items import items_queue
 from ratings.services.judgment_import import judgment_import
 from tests.exports.test_fast import assert_same, both, conversation, parquet_export
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]  # the export cache
 ALL = ExportFilters(exclude_gold=False)
 SHAPES = ["user", "none", "system+user", "multi", "system only", "gap", "tool"]
 

@@ -23,7 +23,7 @@ from ratings.models import DriftFlag, FlagState, Item, Judgment, TaskKind
 from ratings.services.rubrics import rubric_set
 from tests.factories import ConversationFactory, UserFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]  # the fast export
 
 # every control character PostgreSQL text can hold, the characters JSON escapes or might,
 # and non-ASCII of every width, including lone combining marks and line separators

@@ -22,6 +22,7 @@ def test_read_ahead_yields_the_same_records_as_reading_inline(exportable):
         assert ahead == inline and len(inline) == 6
 
 
+@pytest.mark.postgres  # reading ahead needs a second connection
 @pytest.mark.django_db(transaction=True)
 def test_an_export_job_reads_ahead_and_writes_the_same_bytes(exportable, tmp_path, monkeypatch):
     project, _, _ = exportable

@@ -15,7 +15,7 @@ from ratings.quality_data import Fingerprint, load
 from ratings.services.judgments import judgment_revise
 from ratings.services.quality import quality_compute
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]  # the COPY read's cache
 
 
 def frames(data):

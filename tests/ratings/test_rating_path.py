@@ -41,6 +41,7 @@ def rate_once(client, project, answer=None) -> dict:
     return done.json()
 
 
+@pytest.mark.postgres  # the budget of the one-statement claim and submit
 def test_next_and_submit_stay_within_their_query_budget(
     rated_project, raters, django_assert_max_num_queries
 ):
@@ -233,6 +234,7 @@ def test_the_claim_gives_the_task_view_what_the_queryset_gives(rated_project, ra
             judgment_submit(assignment=a.pk, rater=rater, answer={"choice": "tie"})
 
 
+@pytest.mark.postgres
 def test_the_rating_path_statements_are_prepared_once_per_connection(rated_project, raters):
     client = token_client(raters[0])
     for _ in range(3):
