@@ -15,6 +15,8 @@ as usual); like ``connection.cursor()`` it is used in a ``with`` block.
 
 from django.db import DEFAULT_DB_ALIAS, connections
 
+from config import accel
+
 try:
     import psycopg
     from psycopg.pq import Format
@@ -36,7 +38,7 @@ if psycopg is not None:
 def prepared_cursor():
     """Django's cursor on the default connection, preparing what it runs on PostgreSQL."""
     db = connections[DEFAULT_DB_ALIAS]  # once: each attribute of ``connection`` is a lookup
-    if db.vendor != "postgresql" or psycopg is None:
+    if psycopg is None or not accel.enabled("prepared_statements"):
         return db.cursor()
     # what db.cursor() does, with a server-side binding cursor under the wrapper
     db.close_if_health_check_failed()

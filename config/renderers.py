@@ -1,9 +1,12 @@
-"""CSV for any API view whose data is a list of flat rows (or ``{"results": [...]}``)."""
+"""CSV for any API view whose data is a list of flat rows (or ``{"results": [...]}``); text
+cells that a spreadsheet would run as formulas are neutralised (``config/spreadsheet.py``)."""
 
 import csv
 import io
 
 from rest_framework.renderers import BaseRenderer
+
+from config.spreadsheet import safe_cell
 
 
 class CSVRenderer(BaseRenderer):
@@ -19,7 +22,7 @@ class CSVRenderer(BaseRenderer):
         if rows:
             columns = list(dict.fromkeys(k for row in rows for k in row))
             writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
-            writer.writeheader()
+            writer.writerow({k: safe_cell(k) for k in columns})  # the header, neutralised too
             for row in rows:
-                writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+                writer.writerow({k: ("" if v is None else safe_cell(v)) for k, v in row.items()})
         return buffer.getvalue().encode(self.charset)

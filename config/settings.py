@@ -12,6 +12,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from config.accel import parse as accel_parse
 from config.safety import DEV_SECRET_KEY, refuse_unsafe_production
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -179,6 +180,11 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+# The code that exists only for speed (config/accel.py): auto (what the database supports:
+# all of it on PostgreSQL, none on SQLite), off (the plain Django path everywhere), or a
+# comma-separated list of acceleration names; read on every use.
+RATELOOP_ACCEL = os.environ.get("RATELOOP_ACCEL", "auto")
+accel_parse(RATELOOP_ACCEL)  # an unknown name stops the start
 QUALITY_INTERVAL_SECONDS = env_int("RATELOOP_QUALITY_INTERVAL_SECONDS", 900)
 QUALITY_BOOTSTRAP_SAMPLES = env_int("RATELOOP_QUALITY_BOOTSTRAP_SAMPLES", 500)
 QUALITY_MIN_SHARED_ITEMS = env_int("RATELOOP_QUALITY_MIN_SHARED_ITEMS", 20)

@@ -19,6 +19,7 @@ from datetime import datetime
 from django.db import connection, connections, transaction
 from django.db.models import F, Q
 
+from config import accel
 from conversations.models import Project
 from ratings.models import DriftFlag, FlagState, Item, Judgment, Score, TaskKind
 
@@ -91,7 +92,7 @@ def serial_reads(*, snapshot: bool = False) -> Iterator[None]:
     the outermost transaction) every query in it sees the same REPEATABLE READ snapshot.
     Elsewhere no transaction is opened: SQLite would hold its write lock for the whole export.
     """
-    if connection.vendor != "postgresql":
+    if not accel.enabled("export_snapshot"):
         yield
         return
     outermost = not connection.in_atomic_block
@@ -248,7 +249,7 @@ def iter_records(
     reads in a second thread, see the module docstring.
     """
     if ahead is None:
-        ahead = connection.vendor == "postgresql" and not connection.in_atomic_block
+        ahead = accel.enabled("export_snapshot") and not connection.in_atomic_block
 
     def produce() -> Iterator[list[Record]]:
         with serial_reads(snapshot=True):

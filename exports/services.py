@@ -8,6 +8,7 @@ from django.db import connections, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from config import accel
 from conversations.jobs import job_enqueue, job_run
 from conversations.models import JobState, Project, Role
 from conversations.services.access import require_role
@@ -123,11 +124,7 @@ def _export_job_work(job: ExportJob) -> None:
     options = options_from_dict(
         fmt=job.format, file_type=job.file_type, compress=job.compress, values=values
     )
-    side = (
-        connections.create_connection("default")
-        if connections["default"].vendor == "postgresql"
-        else None
-    )
+    side = connections.create_connection("default") if accel.enabled("job_progress") else None
 
     def progress(done: int, total: int) -> None:
         if side is not None:

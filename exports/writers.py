@@ -6,6 +6,8 @@ every column except free text (``TEXT_COLUMNS``), where it never pays: docs/expo
 JSON lines are compact (orjson: UTF-8, no spaces after separators, several times faster than
 the standard library), except for formats that must match a published file's bytes
 (``python_json``: ``json.dumps(row, ensure_ascii=False)``, as the HH-RLHF files are written).
+CSV cells that a spreadsheet would run as a formula get a leading ``'``
+(``config/spreadsheet.py``); JSONL and Parquet keep every text exactly.
 """
 
 import csv
@@ -21,6 +23,8 @@ from pathlib import Path
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from config.spreadsheet import safe_cell
 
 
 @dataclass(frozen=True)
@@ -141,8 +145,12 @@ class RowWriter:
         if self.file_type == "jsonl":
             self.raw.write(self.line(row))  # bytes: the text layer is only used by CSV
         elif self.file_type == "csv":
+            # nested values as JSON text; every text cell safe to open in a spreadsheet
             self.csv.writerow(
-                {k: _dumps(v) if isinstance(v, list | dict) else v for k, v in row.items()}
+                {
+                    k: safe_cell(_dumps(v) if isinstance(v, list | dict) else v)
+                    for k, v in row.items()
+                }
             )
         else:
             self.batch.append(row)

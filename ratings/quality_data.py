@@ -28,6 +28,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, Max, Sum
 
+from config import accel
 from conversations.models import Message, Project
 from ratings.models import Criterion, Item, Judgment, Score
 
@@ -287,7 +288,7 @@ def load(project: Project, *, use_cache: bool = True) -> QualityData:
     the cache (see the module docstring) can be used. ``use_cache=False`` reads everything
     (and refreshes the cache)."""
     how = "full"
-    if connection.vendor == "postgresql":
+    if accel.enabled("quality_copy"):
         judgments, scores, how = _copy_incremental(project, use_cache)
     else:
         from django.db.models.functions import Length

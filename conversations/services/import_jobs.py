@@ -4,6 +4,7 @@ from django.core.files.base import ContentFile, File
 from django.db import connections, transaction
 from django.utils import timezone
 
+from config import accel
 from conversations.jobs import job_enqueue, job_run
 from conversations.models import ImportJob, JobState, Project, Role, SourceFormat
 from conversations.services.access import require_role
@@ -44,7 +45,7 @@ def _progress_writer(job_id: int):
     """Progress goes through a second connection so that it is visible while the import's
     own transaction is still open. SQLite would lock against the open transaction, so there
     progress is only written at the end."""
-    if connections["default"].vendor != "postgresql":
+    if not accel.enabled("job_progress"):
         return None, None
     side = connections.create_connection("default")
     side.set_autocommit(True)

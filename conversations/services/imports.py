@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from config import accel
 from config.malloc import fix_malloc_mmap_threshold
 from conversations.importers.fastpath import fast_path
 from conversations.importers.formats import PARSERS, detect_json_format
@@ -205,7 +206,7 @@ class _Importer:
 
     def existing_hashes(self, external_ids: list[str]) -> dict[str, str]:
         """Content hashes of the conversations already stored under these ids."""
-        if connection.vendor == "postgresql":
+        if accel.enabled("import_copy"):
             # one array parameter instead of thousands of placeholders
             with connection.cursor() as cursor:
                 cursor.execute(

@@ -37,6 +37,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from django.db import connection, transaction
 
+from config import accel
 from conversations.models import Project
 from exports.canonical import ExportFilters, read_ahead, serial_reads
 from exports.exporters import REGISTRY
@@ -71,8 +72,8 @@ __all__ = ["CacheMiss", "refusal", "run_fast_export"]
 
 def refusal(options) -> str | None:
     """Why the fast path does not cover these options, or None when it does."""
-    if connection.vendor != "postgresql":
-        return "PostgreSQL only"
+    if not accel.enabled("export_cache"):
+        return "switched off (RATELOOP_ACCEL) or not PostgreSQL"
     if options.format not in LINES:
         return f"format {options.format}"
     if options.file_type not in ("jsonl", "parquet"):

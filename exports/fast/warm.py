@@ -20,6 +20,7 @@ import time
 from django.conf import settings
 from django.db import connection, transaction
 
+from config import accel
 from config.malloc import fix_malloc_mmap_threshold
 from exports.canonical import ExportFilters
 from exports.fast import decisions
@@ -31,7 +32,7 @@ ALL_PAIRS = dataclasses.replace(ExportFilters(), exclude_gold=False, include_ext
 
 
 def enabled() -> bool:
-    return connection.vendor == "postgresql" and settings.EXPORT_CACHE_WARM
+    return accel.enabled("export_cache") and settings.EXPORT_CACHE_WARM
 
 
 def project_ids_with_pairs() -> list[int]:
@@ -54,7 +55,7 @@ def warm_cache(project_id: int) -> dict:
 
     started = time.perf_counter()
     result = {"pairs": 0, "encoded_json": 0, "encoded_text": 0, "seconds": 0.0}
-    if connection.vendor != "postgresql":
+    if not accel.enabled("export_cache"):
         return result
     project = Project.objects.only("id").filter(pk=project_id).first()
     if project is None:  # gone since the task was sent: nothing to warm

@@ -33,6 +33,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from config import accel
 from config.prepared import prepared_cursor
 from conversations.models import Message, Project, Role
 from conversations.services.access import require_role
@@ -131,7 +132,7 @@ def assignment_next(
     draw = (rng or random).random
     want_gold = project.gold_rate > 0 and draw() < project.gold_rate
     order = [(k, gold) for k in kinds for gold in (want_gold, not want_gold)]
-    if connection.vendor == "postgresql":
+    if accel.enabled("next_sql"):
         return _next_in_one_statement(project=project, rater=rater, kinds=kinds, order=order)
     live = (
         Assignment.objects.filter(

@@ -6,7 +6,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from conversations.models import Role
-from ratings.models import Judgment, TaskKind
+from ratings.models import Assignment, Judgment, TaskKind
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -65,7 +65,9 @@ def test_submit_refusals_are_400_with_the_field(rated_project, raters):
 def test_skip_then_nothing_left_is_204(rated_project, raters):
     client = api(raters[0])
     for _ in range(20):
-        r = client.post(f"/api/v1/projects/{rated_project.slug}/next/", {}, format="json")
+        r = client.post(
+            f"/api/v1/projects/{rated_project.slug}/next/", {"kind": "pairwise"}, format="json"
+        )
         if r.status_code == 204:
             break
         skip = client.post(
@@ -137,7 +139,7 @@ def test_only_leads_change_settings_or_see_the_whole_project(
 
 def test_consumer_cannot_rate(rated_project, member):
     response = api(member(Role.CONSUMER)).post(
-        f"/api/v1/projects/{rated_project.slug}/next/", {}, format="json"
+        f"/api/v1/projects/{rated_project.slug}/next/", {"kind": "score"}, format="json"
     )
     assert response.status_code == 403
 
@@ -147,9 +149,19 @@ def test_non_members_see_nothing(rated_project):
     for path in ("", "rubric/", "next/", "my/stats/", "items/"):
         method = outsider.post if path == "next/" else outsider.get
         assert (
-            method(f"/api/v1/projects/{rated_project.slug}/{path}", {}, format="json").status_code
+            method(
+                f"/api/v1/projects/{rated_project.slug}/{path}", {"kind": "score"}, format="json"
+            ).status_code
             == 404
         )
+
+
+def test_next_without_a_kind_leases_nothing(rated_project, raters):
+    response = api(raters[0]).post(
+        f"/api/v1/projects/{rated_project.slug}/next/", {}, format="json"
+    )
+    assert response.status_code == 400 and "kind" in response.json()
+    assert not Assignment.objects.filter(rater=raters[0]).exists()
 
 
 def test_lead_sets_rubric_queues_items_and_lists_them(project, lead, django_assert_num_queries):

@@ -181,7 +181,7 @@ def test_token_authentication_refuses_bad_and_inactive_tokens(rated_project, rat
     refused = client.post(url, {}, format="json")
     assert refused.status_code == 403 and refused.json()["detail"] == "Invalid token."
     good = token_client(raters[0])
-    assert good.post(url, {}, format="json").status_code == 200
+    assert good.post(url, {"kind": "pairwise"}, format="json").status_code == 200
     raters[0].is_active = False
     raters[0].save()
     refused = good.post(url, {}, format="json")
@@ -194,7 +194,7 @@ def test_session_requests_still_need_the_csrf_token(rated_project, raters):
     url = f"/api/v1/projects/{rated_project.slug}/next/"
     refused = client.post(url, {}, format="json")
     assert refused.status_code == 403 and "CSRF" in refused.json()["detail"]
-    assert token_client(raters[0]).post(url, {}, format="json").status_code == 200
+    assert token_client(raters[0]).post(url, {"kind": "pairwise"}, format="json").status_code == 200
 
 
 def test_a_role_read_with_the_project_serves_only_that_user(
@@ -268,7 +268,9 @@ def test_next_does_not_carry_the_annotation_guide(rated_project, raters):
     assert '"guidelines"' not in sql and '"description"' not in sql
     assert '"guidelines_version"' in sql
     client = token_client(raters[0])
-    response = client.post(f"/api/v1/projects/{rated_project.slug}/next/", {}, format="json")
+    response = client.post(
+        f"/api/v1/projects/{rated_project.slug}/next/", {"kind": "score"}, format="json"
+    )
     assert response.status_code == 200 and response.json()["assignment_id"]
     # read on first use, and the project's own page still shows the guide
     found = project_of_member(user=raters[0], slug=rated_project.slug)

@@ -5,8 +5,7 @@ Both writers run inside the caller's transaction, so an import that fails leaves
 ``foreign_keys`` when the COPY writer may check foreign keys set-based.
 """
 
-from django.db import connection
-
+from config import accel
 from conversations.importers.writers.base import BaseWriter
 from conversations.importers.writers.binary import (
     _MESSAGE_START,
@@ -40,4 +39,4 @@ __all__ = [
 
 
 def writer_class() -> type[BaseWriter]:
-    return CopyWriter if connection.vendor == "postgresql" else OrmWriter
+    return CopyWriter if accel.enabled("import_copy") else OrmWriter

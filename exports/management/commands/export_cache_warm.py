@@ -6,8 +6,8 @@ folder is new or was deleted, or a project queued while ``RATELOOP_EXPORT_CACHE_
 Without --project, every project that has pairwise items."""
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection
 
+from config import accel
 from conversations.models import Project
 from exports.fast.warm import project_ids_with_pairs, warm_cache
 
@@ -19,8 +19,8 @@ class Command(BaseCommand):
         parser.add_argument("--project", action="append", default=[], metavar="SLUG")
 
     def handle(self, *args, project: list[str], **options):
-        if connection.vendor != "postgresql":
-            raise CommandError("the export cache serves PostgreSQL databases only")
+        if not accel.enabled("export_cache"):
+            raise CommandError("the export cache is off (RATELOOP_ACCEL) or not PostgreSQL")
         if project:
             found = {p.slug: p for p in Project.objects.filter(slug__in=project)}
             missing = [slug for slug in project if slug not in found]

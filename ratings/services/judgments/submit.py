@@ -9,6 +9,7 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import F, Max
 from django.utils import timezone
 
+from config import accel
 from config.prepared import prepared_cursor
 from conversations.models import Project
 from ratings.models import (
@@ -200,7 +201,7 @@ def judgment_submit(
             time_on_task_ms=_check_time(time_on_task_ms),
             now=now,
         )
-        if connection.vendor == "postgresql":
+        if accel.enabled("submit_sql"):
             done = _submit_in_one_statement(
                 assignment=found, judgment=judgment, scores=scores, now=now
             )
@@ -249,7 +250,7 @@ def _submission_read(assignment_id: int) -> Assignment:
     (guidelines version), and on PostgreSQL the digest of the project's rubric in
     ``rubric_digest``: one query, no lock, and no ORM query building (this is the hot path of
     rating). Raises Assignment.DoesNotExist."""
-    postgres = connection.vendor == "postgresql"
+    postgres = accel.enabled("submit_sql")
     sql = _submission_read_sql(postgres)
     with prepared_cursor() as cursor:
         cursor.execute(sql, [assignment_id])
