@@ -138,7 +138,7 @@ REST_FRAMEWORK = {
         "config.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "config.api_schema.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "config.api_errors.api_exception_handler",
@@ -152,6 +152,18 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # request bodies get their own components: an upload is binary there, a URL in answers
+    "COMPONENT_SPLIT_REQUEST": True,
+    # choice sets get the names readers know them by, not a generated "StateF6eEnum"
+    "ENUM_NAME_OVERRIDES": {
+        "JobStateEnum": "conversations.models.JobState",
+        "FlagStateEnum": "ratings.models.quality.FlagState",
+        "RunStateEnum": "ratings.models.quality.RunState",
+        "AssignmentStateEnum": "ratings.models.work.AssignmentState",
+        "TaskKindEnum": "ratings.models.rubrics.TaskKind",
+        "SourceFormatEnum": "conversations.models.SourceFormat",
+        "VerdictEnum": "ratings.models.judgments.Verdict",
+    },
 }
 
 # Celery. Default: the filesystem transport, so that a real worker runs with no server at all.

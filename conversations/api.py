@@ -3,7 +3,7 @@
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied as ApiPermissionDenied
 from rest_framework.exceptions import ValidationError as ApiValidationError
@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 
 from conversations.models import ImportJob, Project, Role, SourceFormat
 from conversations.services.access import require_role, role_of
-from conversations.services.import_jobs import import_job_create
+from conversations.services.import_jobs import UploadTooLarge, import_job_create
 
 
 class ProjectListApi(APIView):
@@ -31,6 +31,7 @@ class ProjectListApi(APIView):
 
     @extend_schema(responses=OutputSerializer(many=True))
     def get(self, request: Request) -> Response:
+        """List the projects I am a member of, with my role in each."""
         projects = Project.objects.with_viewer_role(request.user)
         data = self.OutputSerializer(projects, many=True, context={"request": request}).data
         return Response(data)
@@ -86,8 +87,21 @@ class ImportJobCreateApi(APIView):
         format = serializers.ChoiceField(choices=SourceFormat.values, required=False)
         skip_invalid = serializers.BooleanField(default=False)
 
-    @extend_schema(request=InputSerializer, responses={202: ImportJobOutputSerializer})
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            202: OpenApiResponse(
+                ImportJobOutputSerializer,
+                description="Accepted: a worker imports the file; poll ``status_url`` (also "
+                "the Location header) until ``state`` is succeeded or failed.",
+            ),
+            413: OpenApiResponse(description="Larger than RATELOOP_IMPORT_MAX_UPLOAD_BYTES."),
+        },
+    )
     def post(self, request: Request, slug: str) -> Response:
+        """Upload a transcript file to import (leads). Answers 202 with the job and its status
+        URL; the format is detected unless given (docs/formats.md). Nothing is imported if a
+        record is invalid, unless ``skip_invalid``."""
         project = get_object_or_404(Project.objects.visible_to(request.user), slug=slug)
         try:
             # refuse non-leads before looking at what they sent
@@ -111,6 +125,8 @@ class ImportJobCreateApi(APIView):
             )
         except PermissionDenied as exc:
             raise ApiPermissionDenied(str(exc)) from None
+        except UploadTooLarge as exc:
+            return Response({"file": [str(exc)]}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
         except ValueError as exc:
             raise ApiValidationError({"format": [str(exc)]}) from None
         body = ImportJobOutputSerializer(job, context={"request": request}).data
@@ -129,12 +145,14 @@ def _lead_job(request: Request, pk: int) -> ImportJob:
 class ImportJobDetailApi(APIView):
     @extend_schema(responses=ImportJobOutputSerializer)
     def get(self, request: Request, pk: int) -> Response:
+        """Read an import job's state, progress and counts, with every error found."""
         job = _lead_job(request, pk)
         return Response(ImportJobOutputSerializer(job, context={"request": request}).data)
 
 
 class ImportJobRejectsApi(APIView):
-    """The rejected records of a job that skipped invalid ones (JSONL, one per line)."""
+    """Download the records a job skipped as invalid. JSONL, one record per line; 404 when
+    the job rejected none."""
 
     @extend_schema(responses={(200, "application/x-ndjson"): bytes})
     def get(self, request: Request, pk: int) -> FileResponse:

@@ -3,7 +3,7 @@
 from django.core.exceptions import ValidationError
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -14,6 +14,7 @@ from conversations.models import Project
 from conversations.services.access import require_role
 from exports.exporters import REGISTRY
 from exports.models import ExportJob
+from exports.selectors import export_job_list
 from exports.services import EXPORT_ROLES, export_file_path, export_job_create
 
 
@@ -60,9 +61,7 @@ class ExportJobSerializer(serializers.ModelSerializer):
 
 
 def _jobs_for(request: Request):
-    return ExportJob.objects.filter(
-        project__in=Project.objects.with_role(request.user, *EXPORT_ROLES)
-    ).select_related("project")
+    return export_job_list(user=request.user).select_related("project")
 
 
 class ExportListCreateApi(APIView):
@@ -72,7 +71,10 @@ class ExportListCreateApi(APIView):
         compress = serializers.BooleanField(default=False)
         options = serializers.DictField(required=False, default=dict)
 
+    @extend_schema(responses=ExportJobSerializer(many=True))
     def get(self, request: Request, slug: str) -> Response:
+        """List the project's export jobs (leads and data consumers), newest first, at most
+        100."""
         project = get_object_or_404(Project.objects.visible_to(request.user), slug=slug)
         require_role(
             user=request.user, project=project, roles=EXPORT_ROLES, action="listing exports"
@@ -80,8 +82,27 @@ class ExportListCreateApi(APIView):
         jobs = _jobs_for(request).filter(project=project)[:100]
         return Response(ExportJobSerializer(jobs, many=True, context={"request": request}).data)
 
-    @extend_schema(request=InputSerializer, responses={202: ExportJobSerializer})
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            202: OpenApiResponse(
+                ExportJobSerializer,
+                description="Accepted: a worker writes the files; poll ``status_url`` (also "
+                "the Location header) until ``state`` is succeeded, then follow ``downloads``.",
+            )
+        },
+        examples=[
+            OpenApiExample(
+                "Preference pairs, Parquet",
+                value={"format": "trl", "file_type": "parquet", "options": {"test_fraction": 0.1}},
+                request_only=True,
+            )
+        ],
+    )
     def post(self, request: Request, slug: str) -> Response:
+        """Start an export job (leads and data consumers). Answers 202 with the job and its
+        status URL; the options of each format are on the exports page and in
+        docs/formats.md."""
         project = get_object_or_404(Project.objects.visible_to(request.user), slug=slug)
         require_role(user=request.user, project=project, roles=EXPORT_ROLES, action="exporting")
         data = self.InputSerializer(data=request.data)
@@ -104,14 +125,20 @@ class ExportListCreateApi(APIView):
 class ExportDetailApi(APIView):
     @extend_schema(responses=ExportJobSerializer)
     def get(self, request: Request, pk: int) -> Response:
+        """Read an export job's state, progress and, once it succeeded, its downloads."""
         job = get_object_or_404(_jobs_for(request), pk=pk)
         return Response(ExportJobSerializer(job, context={"request": request}).data)
 
 
 class ExportFileApi(APIView):
-    """Stream one file of a finished export."""
+    """Download one file of a finished export. 409 while the job has not succeeded."""
 
-    @extend_schema(responses={(200, "application/octet-stream"): bytes})
+    @extend_schema(
+        responses={
+            (200, "application/octet-stream"): bytes,
+            409: OpenApiResponse(description="The job has not succeeded (yet)."),
+        }
+    )
     def get(self, request: Request, pk: int, name: str):
         job = get_object_or_404(_jobs_for(request), pk=pk)
         try:

@@ -42,12 +42,17 @@ class AgreementApi(QualityApi):
 
 
 class RaterTableApi(QualityApi):
+    """Per-rater quality of the latest run: agreement with the others, gold accuracy, speed
+    and flags."""
+
     def get(self, request: Request, slug: str) -> Response:
         project = lead_project(request, slug)
         return Response(rater_table(project, latest_run(project)))
 
 
 class RaterTrendApi(QualityApi):
+    """One rater's agreement per day, with their drift flags."""
+
     def get(self, request: Request, slug: str, rater_id: int) -> Response:
         project = lead_project(request, slug)
         trend, flags = rater_trend(project, rater_id)
@@ -58,6 +63,8 @@ class RaterTrendApi(QualityApi):
 
 
 class ConfusionApi(QualityApi):
+    """The latest run's coincidence matrices: how often raters paired each two answers."""
+
     def get(self, request: Request, slug: str) -> Response:
         run = latest_run(lead_project(request, slug))
         confusion = run.confusion if run else {}
@@ -73,13 +80,15 @@ class ConfusionApi(QualityApi):
 
 
 class ContestedApi(QualityApi):
+    """The latest run's most contested items, where raters disagree most."""
+
     def get(self, request: Request, slug: str) -> Response:
         run = latest_run(lead_project(request, slug))
         return Response(run.contested if run else [])
 
 
 class QualityRunApi(APIView):
-    """Ask for a quality run now (a worker computes it). 202."""
+    """Ask for a quality run now. A worker computes it; answers 202."""
 
     def post(self, request: Request, slug: str) -> Response:
         project = get_object_or_404(Project.objects.visible_to(request.user), slug=slug)
@@ -88,6 +97,8 @@ class QualityRunApi(APIView):
 
 
 class FlagUpdateApi(APIView):
+    """Acknowledge or resolve a drift flag, with a note (leads)."""
+
     class InputSerializer(serializers.Serializer):
         state = serializers.ChoiceField(["open", "acknowledged", "resolved"])
         note = serializers.CharField(required=False, allow_blank=True, default="")

@@ -15,26 +15,24 @@ from ratings.forms import (
 )
 from ratings.models import Assignment, Judgment, TaskKind
 from ratings.selectors import rater_stats, task_view
-from ratings.services.assignments import QueuePaused, assignment_next, assignment_skip
+from ratings.services.assignments import (
+    QueuePaused,
+    allowed_kinds,
+    assignment_next,
+    assignment_skip,
+)
 from ratings.services.judgments import (
+    SIDE_CHOICES,
+    VERDICT_CHOICES,
     AlreadySubmitted,
+    answer_as_given,
+    answer_text,
     judgment_revise,
     judgment_submit,
 )
 
-PREFERENCE_CHOICES = [
-    ("left_much_better", "Left much better", "Shift+A"),
-    ("left_better", "Left better", "A"),
-    ("tie", "Tie", "T"),
-    ("right_better", "Right better", "B"),
-    ("right_much_better", "Right much better", "Shift+B"),
-]
-VERDICTS = [
-    ("correct", "Correct", "C"),
-    ("incorrect", "Incorrect", "I"),
-    ("incomplete", "Incomplete", "N"),
-    ("cannot_judge", "Cannot judge", "J"),
-]
+PREFERENCE_CHOICES = [(c.value, c.label, c.key) for c in SIDE_CHOICES]
+VERDICTS = [(verdict.value, verdict.label, key) for verdict, key in VERDICT_CHOICES]
 
 
 def _project(request: HttpRequest, slug: str) -> Project:
@@ -48,6 +46,11 @@ def _render_task(
 ):
     task = task_view(assignment)
     project = assignment.item.project
+    role = role_of(user=request.user, project=project)
+    kinds = [k for k in TaskKind.run_by(project) if k in allowed_kinds(role)]
+    # the other queues, starting after this one: the Q key opens the first
+    at = kinds.index(task["kind"]) if task["kind"] in kinds else -1
+    queues = [TaskKind(k) for k in kinds[at + 1 :] + kinds[: max(at, 0)]]
     context = {
         "project": project,
         "task": task,
@@ -56,9 +59,8 @@ def _render_task(
         "judgment": judgment,
         "preference_choices": PREFERENCE_CHOICES,
         "verdicts": VERDICTS,
-        "stats": rater_stats(
-            project=project, rater=request.user, role=role_of(user=request.user, project=project)
-        ),
+        "queues": queues,
+        "stats": rater_stats(project=project, rater=request.user, role=role),
     }
     return render(request, "ratings/rate.html", context, status=status)
 
@@ -134,9 +136,8 @@ def my_judgments(request: HttpRequest, slug: str) -> HttpResponse:
         .prefetch_related("scores__criterion")
         .order_by("-created_at", "-version")[:200]
     )
-    return render(
-        request, "ratings/my_judgments.html", {"project": project, "judgments": judgments}
-    )
+    rows = [(j, answer_text(j)) for j in judgments]
+    return render(request, "ratings/my_judgments.html", {"project": project, "rows": rows})
 
 
 @login_required
@@ -165,44 +166,8 @@ def edit_judgment(request: HttpRequest, pk: int) -> HttpResponse:
             )
         messages.success(request, "Saved as a new version; the previous one is kept.")
         return redirect("ratings:my-judgments", slug=judgment.item.project.slug)
-    values = _judgment_values(judgment)
+    values = values_from_answer(answer_as_given(judgment))
     return _render_task(request, assignment, values=values, judgment=judgment)
-
-
-def _judgment_values(judgment: Judgment) -> dict:
-    """The judgment as the rater entered it (sides as they were shown)."""
-    flip = 1 if judgment.left_is_a in (True, None) else -1
-    names = {
-        -2: "left_much_better",
-        -1: "left_better",
-        0: "tie",
-        1: "right_better",
-        2: "right_much_better",
-    }
-    values = {
-        "rationale": judgment.rationale,
-        "both_bad": judgment.both_bad,
-        "verdict": judgment.verdict,
-        "corrected_answer": judgment.corrected_answer,
-        "missing_fact": judgment.missing_fact,
-    }
-    if judgment.preference is not None:
-        values["choice"] = names[flip * judgment.preference]
-    for s in judgment.scores.select_related("criterion"):
-        key = f"score-{s.criterion.key}"
-        if judgment.item.kind == TaskKind.PAIRWISE and s.value is not None:
-            values[key] = names[int(flip * s.value)]
-        elif s.choices:
-            values[key] = s.choices if s.criterion.scale == "multi_choice" else s.choices[0]
-        elif s.text:
-            values[key] = s.text
-        elif s.value is not None:
-            values[key] = (
-                int(s.value) if s.criterion.scale == "likert" else ("yes" if s.value else "no")
-            )
-    for issue in judgment.kb_issues:
-        values[f"kb-issue-{issue['article_id']}"] = issue["problem"]
-    return values
 
 
 @login_required

@@ -63,6 +63,23 @@
   function typing(target) {
     return target && (target.tagName === "TEXTAREA" || (target.tagName === "INPUT" && target.type === "text") || target.tagName === "SELECT");
   }
+  // Enter submits only from the form's choices or the page itself: on a link, a button or a
+  // folded section's summary it does what it does there (follow, press, open).
+  function submitsOnEnter(target) {
+    if (!target || target === document.body || target === document.documentElement) return true;
+    if (target.closest("a[href], button, summary, dialog, [role=button], input[type=submit]")) return false;
+    return form.contains(target);
+  }
+  function follow(link) { if (link) window.location.assign(link.href); return !!link; }
+
+  // After Incorrect or Incomplete, the rater's next step is to say what is right or missing.
+  const FOLLOW_UP = { incorrect: "corrected_answer", incomplete: "missing_fact" };
+  form.querySelectorAll('input[name="verdict"]').forEach(function (radio) {
+    radio.addEventListener("change", function () {
+      const field = radio.checked && FOLLOW_UP[radio.value] && form.querySelector('[name="' + FOLLOW_UP[radio.value] + '"]');
+      if (field) field.focus();
+    });
+  });
 
   document.addEventListener("keydown", function (e) {
     if (e.ctrlKey || e.metaKey || e.altKey) return;
@@ -86,7 +103,9 @@
     else if (key === "i" || key === "I") handled = choose("verdict", "incorrect");
     else if (key === "n" || key === "N") handled = choose("verdict", "incomplete");
     else if (key === "j" || key === "J") handled = choose("verdict", "cannot_judge");
-    else if (key === "Enter") form.requestSubmit();
+    else if (key === "Enter") { if (submitsOnEnter(e.target)) form.requestSubmit(); else handled = false; }
+    else if (key === "h" || key === "H") handled = follow(document.querySelector('[data-key="leave"]'));
+    else if (key === "q" || key === "Q") handled = follow(document.querySelector("[data-queue]"));
     else if ((key === "s" || key === "S") && skipDetails) { skipDetails.open = true; skipReason.focus(); }
     else if (key === "g" || key === "G") guide.showModal();
     else if (key === "?") help.showModal();

@@ -94,7 +94,13 @@ def test_ten_point_scale_is_reachable_by_keyboard(page, login_as, rater, lead, r
         project=rated_project,
         user=lead,
         criteria=[
-            {"key": "overall", "label": "Overall", "scale": "likert", "points": 10},
+            {
+                "key": "overall",
+                "label": "Overall",
+                "scale": "likert",
+                "points": 10,
+                "anchors": ["Poor", "Excellent"],
+            },
             {"key": "accuracy", "label": "Accuracy", "scale": "binary"},
         ],
     )
@@ -420,3 +426,123 @@ def test_every_shortcut_hint_is_legible(page, login_as, rater, rated_project, ki
     assert "Enter" in [text for text, _ in hints]  # the submit button's hint is among them
     faint = [(text, round(ratio, 2)) for text, ratio in hints if ratio < 3]
     assert not faint, f"shortcut hints below a 3:1 contrast: {faint}"
+
+
+def test_enter_on_a_link_button_or_dialog_never_submits(page, login_as, rater, rated_project):
+    login_as(page, rater)
+    page.goto(rate_url(rated_project, "score"))
+    page.keyboard.press("4")
+    page.keyboard.press("1")  # a complete answer: Enter in the form would send it
+
+    guide_button = page.get_by_role("button", name="Guidelines (G)")
+    guide_button.focus()
+    page.keyboard.press("Enter")  # presses the button: the guidelines open
+    guide = page.locator("#guidelines-dialog")
+    expect(guide).to_be_visible()
+    guide.get_by_role("button", name="Close").focus()
+    page.keyboard.press("Enter")  # closes the dialog, sends nothing
+    expect(guide).to_be_hidden()
+    page.get_by_role("button", name="Shortcuts (?)").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#help-dialog")).to_be_visible()
+    page.keyboard.press("Escape")
+    page.wait_for_timeout(200)  # a stray submit would have navigated by now
+    assert not Judgment.objects.filter(rater=rater).exists()
+
+    page.get_by_role("link", name="My projects", exact=True).focus()
+    with page.expect_navigation():
+        page.keyboard.press("Enter")  # follows the link
+    expect(page.get_by_role("heading", name="My projects")).to_be_visible()
+    assert not Judgment.objects.filter(rater=rater).exists()
+
+    # From the form's choices, or with nothing focused, Enter submits.
+    page.goto(rate_url(rated_project, "score"))
+    page.keyboard.press("4")
+    page.keyboard.press("1")
+    page.locator('input[name="score-accuracy"][value="yes"]').focus()
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert Judgment.objects.filter(rater=rater).count() == 1
+
+
+def test_keys_switch_queues_and_leave(page, login_as, rater, rated_project):
+    login_as(page, rater)
+    page.goto(rate_url(rated_project, "score"))
+    expect(page.get_by_role("link", name="Switch to Pairwise preference (Q)")).to_be_visible()
+    page.keyboard.press("?")
+    help_dialog = page.locator("#help-dialog")
+    expect(help_dialog).to_contain_text("Leave to my projects")
+    expect(help_dialog).to_contain_text("Switch to the next queue (Pairwise preference)")
+    page.keyboard.press("Escape")
+
+    with page.expect_navigation():
+        page.keyboard.press("q")
+    expect(page).to_have_url(re.compile(r"/rate/pairwise/$"))
+    expect(page.locator(".response[data-slot='left']")).to_be_visible()
+    with page.expect_navigation():
+        page.keyboard.press("q")  # and back: the queues go round
+    expect(page).to_have_url(re.compile(r"/rate/score/$"))
+
+    page.get_by_label("Rationale (optional)").click()
+    page.keyboard.press("h")  # typed into the text box, not a shortcut
+    expect(page.get_by_label("Rationale (optional)")).to_have_value("h")
+    page.keyboard.press("Escape")
+    with page.expect_navigation():
+        page.keyboard.press("h")
+    expect(page.get_by_role("heading", name="My projects")).to_be_visible()
+
+
+def test_kb_verdicts_that_need_words_move_focus_to_their_field(page, login_as, sme, kb_project):
+    login_as(page, sme)
+    page.goto(rate_url(kb_project, "kb_verify"))
+    corrected = page.get_by_label("Corrected answer (if incorrect)")
+    missing = page.get_by_label("Missing fact (if incomplete)")
+
+    page.keyboard.press("i")
+    expect(corrected).to_be_focused()
+    page.keyboard.type("Within 30 days.")  # the I itself was not typed
+    expect(corrected).to_have_value("Within 30 days.")
+    page.keyboard.press("Escape")
+    page.keyboard.press("n")
+    expect(missing).to_be_focused()
+    page.keyboard.press("Escape")
+    page.keyboard.press("c")  # Correct needs no words: the focus stays on the page
+    expect(corrected).not_to_be_focused()
+    expect(missing).not_to_be_focused()
+
+    page.get_by_text("Incomplete", exact=True).click()  # by mouse as well
+    expect(missing).to_be_focused()
+    page.keyboard.type("Refunds go to the original card.")
+    page.keyboard.press("Escape")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    judgment = Judgment.objects.get(rater=sme)
+    assert (judgment.verdict, judgment.missing_fact) == (
+        "incomplete",
+        "Refunds go to the original card.",
+    )
+
+
+@pytest.mark.parametrize("left_is_a", [True, False])
+def test_my_judgments_show_answers_as_given(
+    page, login_as, rater, rated_project, monkeypatch, left_is_a
+):
+    monkeypatch.setattr(assignments.secrets, "randbits", lambda _bits: int(left_is_a))
+    login_as(page, rater)
+    page.goto(rate_url(rated_project, "pairwise"))
+    page.keyboard.press("Shift+B")  # right much better
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    page.goto(rate_url(rated_project, "score"))
+    page.keyboard.press("4")
+    page.keyboard.press("2")
+    page.keyboard.press("3")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+
+    page.goto(f"/projects/{rated_project.slug}/mine/")
+    answers = page.get_by_test_id("answer")
+    right = "B" if left_is_a else "A"
+    expect(answers.nth(1)).to_have_text(f"Right much better (response {right})")
+    expect(answers.nth(0)).to_have_text("Helpfulness: 4 of 5 (Good); Accuracy: No; Tone: warm")
+    expect(page.locator("table")).not_to_contain_text("1.0")

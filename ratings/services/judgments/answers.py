@@ -1,6 +1,7 @@
 """An answer checked against the rubric it was made under; the project's current rubric."""
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 
@@ -8,19 +9,41 @@ from conversations.models import Project
 from ratings.models import (
     Criterion,
     Item,
+    Preference,
     Rubric,
     Scale,
     TaskKind,
     Verdict,
 )
 
-DISPLAY_CHOICES = {
-    "left_much_better": -2,
-    "left_better": -1,
-    "tie": 0,
-    "right_better": 1,
-    "right_much_better": 2,
-}
+
+@dataclass(frozen=True)
+class SideChoice:
+    """One pairwise answer as the rater sees it: sides shown, not the true A/B."""
+
+    value: str  # what the form and the API send
+    shown: int  # display terms: negative = the left response is better
+    label: str
+    key: str  # the keyboard shortcut on the rating page
+
+
+# The one declaration of the left/right display of pairwise answers: the rating form, its
+# keys, the validation, "My judgments" (page and API) and the judgment import all read it.
+SIDE_CHOICES = (
+    SideChoice("left_much_better", -2, "Left much better", "Shift+A"),
+    SideChoice("left_better", -1, "Left better", "A"),
+    SideChoice("tie", 0, "Tie", "T"),
+    SideChoice("right_better", 1, "Right better", "B"),
+    SideChoice("right_much_better", 2, "Right much better", "Shift+B"),
+)
+DISPLAY_CHOICES = {c.value: c.shown for c in SIDE_CHOICES}
+SIDE_BY_SHOWN = {c.shown: c for c in SIDE_CHOICES}
+VERDICT_CHOICES = (
+    (Verdict.CORRECT, "C"),
+    (Verdict.INCORRECT, "I"),
+    (Verdict.INCOMPLETE, "N"),
+    (Verdict.CANNOT_JUDGE, "J"),
+)
 KB_PROBLEMS = ("wrong", "outdated", "missing")
 
 
@@ -208,3 +231,111 @@ def clean_answer(
         kb_issues=tuple(clean_issues),
         rationale=rationale,
     )
+
+
+def side_shown(preference: float, left_is_a: bool | None) -> SideChoice | None:
+    """The answer on the side the rater saw, for a preference in true A/B terms (None when
+    the side shown is not known: a judgment imported without it)."""
+    if left_is_a is None:
+        return None
+    return SIDE_BY_SHOWN[int(preference) * (1 if left_is_a else -1)]
+
+
+def _preferred(preference: float) -> str:
+    """Which response a preference in A/B terms favours."""
+    return "A" if preference < 0 else "B"
+
+
+def _pairwise_text(preference: float, left_is_a: bool | None) -> str:
+    side = side_shown(preference, left_is_a)
+    if side is None:  # side unknown: say it in A/B terms, never guess a side
+        return Preference(int(preference)).label
+    if side.shown == 0:
+        return side.label
+    return f"{side.label} (response {_preferred(preference)})"
+
+
+def _score_as_given(criterion: Criterion, value, choices: list, text: str) -> Any:
+    if criterion.scale == Scale.LIKERT:
+        return int(value)
+    if criterion.scale == Scale.BINARY:
+        return "yes" if value else "no"
+    if criterion.scale == Scale.SINGLE_CHOICE:
+        return choices[0] if choices else criterion.options[int(value)]
+    if criterion.scale == Scale.MULTI_CHOICE:
+        return list(choices)
+    return text
+
+
+def _score_text(criterion: Criterion, given) -> str:
+    if criterion.scale == Scale.LIKERT:
+        anchor = ""
+        if criterion.anchors and len(criterion.anchors) == criterion.points:
+            anchor = f" ({criterion.anchors[given - 1]})"
+        return f"{given} of {criterion.points}{anchor}"
+    if criterion.scale == Scale.BINARY:
+        return "Yes" if given == "yes" else "No"
+    if criterion.scale == Scale.MULTI_CHOICE:
+        return ", ".join(given) or "none"
+    return str(given)
+
+
+def answer_as_given(judgment) -> dict:
+    """The judgment as the rater gave it, in the shape a submit takes: sides as shown,
+    option names, "yes"/"no", whole-number scores. Reads ``judgment.scores`` (prefetch
+    them with their criteria). Pairwise answers with an unknown side stay in A/B terms
+    under ``preference``."""
+    kind = judgment.item.kind
+    given: dict[str, Any] = {}
+    scores: dict[str, Any] = {}
+    if kind == TaskKind.PAIRWISE:
+        if judgment.preference is not None:
+            side = side_shown(judgment.preference, judgment.left_is_a)
+            if side is None:
+                given["preference"] = Preference(judgment.preference).name.lower()
+            else:
+                given["choice"] = side.value
+            given["both_bad"] = judgment.both_bad
+        for s in judgment.scores.all():
+            if s.value is not None:
+                side = side_shown(s.value, judgment.left_is_a)
+                scores[s.criterion.key] = (
+                    side.value if side else Preference(int(s.value)).name.lower()
+                )
+    elif kind == TaskKind.KB_VERIFY:
+        given["verdict"] = judgment.verdict
+        if judgment.corrected_answer:
+            given["corrected_answer"] = judgment.corrected_answer
+        if judgment.missing_fact:
+            given["missing_fact"] = judgment.missing_fact
+        if judgment.kb_issues:
+            given["kb_issues"] = list(judgment.kb_issues)
+    else:
+        for s in judgment.scores.all():
+            scores[s.criterion.key] = _score_as_given(s.criterion, s.value, s.choices, s.text)
+    if scores:
+        given["scores"] = scores
+    if judgment.rationale:
+        given["rationale"] = judgment.rationale
+    return given
+
+
+def answer_text(judgment) -> str:
+    """One line saying the answer as the rater gave it ("Right much better (response A)",
+    "Helpfulness: 4 of 5 (Good); Safe and appropriate: Yes")."""
+    kind = judgment.item.kind
+    if kind == TaskKind.KB_VERIFY:
+        return Verdict(judgment.verdict).label if judgment.verdict else ""
+    parts = []
+    if kind == TaskKind.PAIRWISE:
+        if judgment.preference is not None:
+            text = _pairwise_text(judgment.preference, judgment.left_is_a)
+            parts.append(text + (", both bad" if judgment.both_bad else ""))
+        for s in judgment.scores.all():
+            if s.value is not None:
+                parts.append(f"{s.criterion.label}: {_pairwise_text(s.value, judgment.left_is_a)}")
+        return "; ".join(parts)
+    for s in judgment.scores.all():
+        given = _score_as_given(s.criterion, s.value, s.choices, s.text)
+        parts.append(f"{s.criterion.label}: {_score_text(s.criterion, given)}")
+    return "; ".join(parts)
