@@ -10,13 +10,14 @@ from django.utils.dateparse import parse_datetime
 
 from config import accel
 from conversations.jobs import job_enqueue, job_run
-from conversations.models import JobState, Project, Role
+from conversations.models import JobState, Project
 from conversations.services.access import require_role
 from exports.canonical import ExportFilters
 from exports.models import ExportJob
 from exports.pipeline import ExportOptions, run_export
+from exports.reports.common import rater_names_visible
+from exports.selectors import EXPORT_ROLES, export_job_list
 
-EXPORT_ROLES = (Role.LEAD, Role.CONSUMER)
 OPTION_KEYS = {
     "aggregation",
     "tie_margin",
@@ -84,7 +85,7 @@ def export_job_create(
     unless the project shows them to consumers anyway."""
     role = require_role(user=user, project=project, roles=EXPORT_ROLES, action="exporting")
     values = dict(values or {})
-    if values.get("reveal_raters") and role != Role.LEAD and not project.show_rater_identities:
+    if values.get("reveal_raters") and not rater_names_visible(project=project, role=role):
         raise PermissionDenied("only a lead can export real rater names in this project")
     if project.show_rater_identities:
         values.setdefault("reveal_raters", True)
@@ -162,8 +163,11 @@ def _export_job_work(job: ExportJob) -> None:
 
 
 def export_file_path(*, job: ExportJob, user, name: str) -> Path:
-    """The path of one file of a finished job, for download. Leads and consumers only."""
+    """The path of one file of a finished job, for download. Leads and consumers only; a job
+    with real rater names only for those who may see names (``export_job_list``)."""
     require_role(user=user, project=job.project, roles=EXPORT_ROLES, action="downloading exports")
+    if not export_job_list(user=user).filter(pk=job.pk).exists():
+        raise PermissionDenied("this export names raters, which your role may not see")
     if job.state != JobState.SUCCEEDED:
         raise ValidationError("this export is not finished")
     if name not in {f["name"] for f in job.files}:

@@ -13,7 +13,8 @@ from django.utils import timezone
 from conversations.models import Project, Role, SourceFormat
 from conversations.services.access import require_role
 from exports.exporters import REGISTRY
-from exports.models import ExportFormat, ExportJob
+from exports.models import ExportFormat
+from exports.selectors import export_job_list
 from exports.services import EXPORT_ROLES, export_file_path, export_job_create
 
 
@@ -161,7 +162,7 @@ def exports_page(request: HttpRequest, slug: str) -> HttpResponse:
         else:
             messages.success(request, "Export queued. This page refreshes while it runs.")
             return redirect("exports:page", slug=slug)
-    jobs = ExportJob.objects.filter(project=project)[:30]
+    jobs = export_job_list(user=request.user).filter(project=project)[:30]
     running = any(j.state in ("queued", "running") for j in jobs)
     return render(
         request,
@@ -172,9 +173,7 @@ def exports_page(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 def export_download(request: HttpRequest, pk: int, name: str) -> FileResponse:
-    job = get_object_or_404(
-        ExportJob.objects.filter(project__in=Project.objects.visible_to(request.user)), pk=pk
-    )
+    job = get_object_or_404(export_job_list(user=request.user), pk=pk)
     try:
         path = export_file_path(job=job, user=request.user, name=name)
     except ValidationError as exc:

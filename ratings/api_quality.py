@@ -1,5 +1,6 @@
 """Quality data for leads: every chart's data as JSON and (``?format=csv``) CSV."""
 
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -11,8 +12,14 @@ from rest_framework.views import APIView
 from config.renderers import CSVRenderer
 from conversations.models import Project, Role
 from conversations.services.access import require_role
-from ratings.models import DriftFlag
-from ratings.quality_selectors import agreement_history, latest_run, rater_table, rater_trend
+from ratings.models import DriftFlag, TaskKind
+from ratings.quality_selectors import (
+    agreement_history,
+    latest_run,
+    project_rater,
+    rater_table,
+    rater_trend,
+)
 from ratings.services.quality import flag_update, quality_request
 
 
@@ -31,14 +38,19 @@ class QualityApi(APIView):
 class AgreementApi(QualityApi):
     """Agreement history: one row per run, kind, criterion and metric (with its interval)."""
 
+    class FilterSerializer(serializers.Serializer):
+        kind = serializers.ChoiceField(TaskKind.values, required=False)
+        criterion = serializers.CharField(
+            required=False, allow_blank=True, max_length=64, help_text="empty: overall"
+        )
+        metric = serializers.CharField(required=False, max_length=64)
+
+    @extend_schema(parameters=[FilterSerializer])
     def get(self, request: Request, slug: str) -> Response:
         project = lead_project(request, slug)
-        p = request.query_params
-        return Response(
-            agreement_history(
-                project, kind=p.get("kind"), criterion=p.get("criterion"), metric=p.get("metric")
-            )
-        )
+        data = self.FilterSerializer(data=request.query_params)
+        data.is_valid(raise_exception=True)  # 400 names the bad parameter (a NUL, a kind)
+        return Response(agreement_history(project, **data.validated_data))
 
 
 class RaterTableApi(QualityApi):
@@ -55,6 +67,8 @@ class RaterTrendApi(QualityApi):
 
     def get(self, request: Request, slug: str, rater_id: int) -> Response:
         project = lead_project(request, slug)
+        if project_rater(project, rater_id) is None:
+            raise Http404("no such rater in this project")
         trend, flags = rater_trend(project, rater_id)
         rows = [{"day": d, "agreement": a, "judgments": n} for d, a, n in trend]
         if request.accepted_renderer.format == "csv":

@@ -1,6 +1,7 @@
 """Reads behind the quality dashboard, its API and its CSV files (leads only)."""
 
 from django.contrib.auth import get_user_model
+from django.db.models import Q
 
 from conversations.models import Project
 from ratings.models import (
@@ -17,6 +18,18 @@ HEADLINE = {
     "pairwise": ("alpha_ordinal", "pairwise_agreement_with_ties"),
     "kb_verify": ("alpha_nominal",),
 }
+
+
+def project_rater(project: Project, rater_id: int):
+    """The user ``rater_id`` if they belong to the project, else None: its members, and the
+    raters its quality data names (a former member keeps their rows and flags). A lead reads
+    the names of the project's own people only, never of any user by id."""
+    people = (
+        Q(memberships__project=project)
+        | Q(quality_rows__project=project)
+        | Q(drift_flags__project=project)
+    )
+    return get_user_model().objects.filter(people, pk=rater_id).distinct().first()
 
 
 def latest_run(project: Project) -> QualityRun | None:

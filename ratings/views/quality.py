@@ -1,17 +1,23 @@
 """The leads' quality dashboard and one rater's page."""
 
+from django import forms
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 
 from conversations.models import Role
 from conversations.services.access import require_role
 from ratings import charts as charts_mod
-from ratings.models import DriftFlag
-from ratings.quality_selectors import agreement_series, latest_run, rater_table, rater_trend
+from ratings.models import DriftFlag, FlagState
+from ratings.quality_selectors import (
+    agreement_series,
+    latest_run,
+    project_rater,
+    rater_table,
+    rater_trend,
+)
 from ratings.services.quality import flag_update, quality_request
 from ratings.views.rating import _project
 
@@ -53,24 +59,43 @@ def quality_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
+class FlagForm(forms.Form):
+    """A lead's change to one drift flag (the rater page's row form)."""
+
+    flag = forms.IntegerField(min_value=1)
+    state = forms.ChoiceField(choices=FlagState.choices)
+    note = forms.CharField(required=False, max_length=2000)
+
+
 @login_required
 def quality_rater(request: HttpRequest, slug: str, rater_id: int) -> HttpResponse:
+    """One rater's agreement over time and drift flags. Only the project's own people: any
+    other user id is 404, so a lead cannot read names of users outside the project."""
     project = _project(request, slug)
     require_role(user=request.user, project=project, roles=(Role.LEAD,), action="seeing quality")
+    rater = project_rater(project, rater_id)
+    if rater is None:
+        raise Http404("no such rater in this project")
     if request.method == "POST":
+        form = FlagForm(request.POST)
+        if not form.is_valid():
+            return HttpResponseBadRequest(
+                "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()),
+                content_type="text/plain",
+            )
         flag = get_object_or_404(
-            DriftFlag, pk=request.POST.get("flag"), project=project, rater_id=rater_id
+            DriftFlag, pk=form.cleaned_data["flag"], project=project, rater_id=rater.pk
         )
         try:
             flag_update(
                 flag=flag,
                 user=request.user,
-                state=request.POST.get("state", ""),
-                note=request.POST.get("note", ""),
+                state=form.cleaned_data["state"],
+                note=form.cleaned_data["note"],
             )
         except (ValidationError, ValueError) as exc:
             messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
-        return redirect("ratings:quality-rater", slug=slug, rater_id=rater_id)
+        return redirect("ratings:quality-rater", slug=slug, rater_id=rater.pk)
     trend, flags = rater_trend(project, rater_id)
     from datetime import date as _date
 
@@ -88,7 +113,6 @@ def quality_rater(request: HttpRequest, slug: str, rater_id: int) -> HttpRespons
             for f in flags
         ],
     )
-    rater = get_object_or_404(get_user_model(), pk=rater_id)
     return render(
         request,
         "ratings/quality_rater.html",
