@@ -255,3 +255,9 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
 }
+# Hostile input (docs/formats.md, "Limits"): arrays and objects nested deeper, files that
+# decompress to more, runs of more blank lines, and uploads larger than these are refused.
+IMPORT_MAX_JSON_DEPTH = env_int("RATELOOP_IMPORT_MAX_JSON_DEPTH", 200)
+IMPORT_MAX_DECOMPRESSED_BYTES = env_int("RATELOOP_IMPORT_MAX_DECOMPRESSED_BYTES", 16 << 30)
+IMPORT_MAX_BLANK_LINES = env_int("RATELOOP_IMPORT_MAX_BLANK_LINES", 1000)
+IMPORT_MAX_UPLOAD_BYTES = env_int("RATELOOP_IMPORT_MAX_UPLOAD_BYTES", 2 << 30)

@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from conversations.forms import ImportUploadForm
 from conversations.models import ImportJob, Project, Role
 from conversations.services.access import require_role
-from conversations.services.import_jobs import import_job_create
+from conversations.services.import_jobs import UploadTooLarge, import_job_create
 
 
 @login_required
@@ -27,6 +27,8 @@ def import_upload(request: HttpRequest, slug: str) -> HttpResponse:
                 fmt=form.cleaned_data["format"] or None,
                 skip_invalid=form.cleaned_data["skip_invalid"],
             )
+        except UploadTooLarge as exc:
+            form.add_error("file", str(exc))
         except (ValueError, PermissionDenied) as exc:
             form.add_error(None, str(exc))
         else:

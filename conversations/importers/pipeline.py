@@ -59,6 +59,7 @@ class Rejected(NamedTuple):
     field: str
     message: str
     raw: bytes | str
+    fatal: bool = False  # the file as a whole is refused (readers.FileRefused)
 
 
 @dataclass(slots=True)
@@ -97,7 +98,9 @@ def prepare_batches(
         n_records += 1
         if isinstance(record, RecordReadError):
             raw = record.raw if keep_raw else b""
-            items.append(Rejected(record.line, record.label, record.field, record.message, raw))
+            items.append(
+                Rejected(record.line, record.label, record.field, record.message, raw, record.fatal)
+            )
         elif fast is not None and (done := fast(record.value, record.line)) is not None:
             external_id, digest, payload = done
             raw = raw_text(record) if keep_raw else b""

@@ -7,13 +7,14 @@ line (JSONL) or row (CSV) number so that every error can name it.
 import csv
 import gzip
 import io
-import json
+import zlib
 from collections.abc import Iterator
 from typing import BinaryIO
 
-import orjson
+from django.conf import settings
 
 from conversations.importers.records import RecordError, SourceRecord
+from conversations.importers.safe_json import loads
 
 GZIP_MAGIC = b"\x1f\x8b"
 CSV_REQUIRED = ("conversation_id", "turn_index", "role", "content")
@@ -48,11 +49,55 @@ def open_stream(raw: BinaryIO) -> tuple[BinaryIO, CountingReader, bool]:
 
 
 class RecordReadError(RecordError):
+    fatal = False  # True: the file as a whole is refused (see FileRefused)
+
     def __init__(self, line: int, field: str, message: str, raw: bytes = b"", label: str = "line"):
         super().__init__(field, message)
         self.line = line
         self.raw = raw
         self.label = label
+
+
+class FileRefused(RecordReadError):
+    """The file as a whole is refused where reading stopped: a truncated or corrupt compressed
+    file, more decompressed bytes or more blank lines in a row than the limits allow. The
+    import writes nothing, even when it skips invalid records."""
+
+    fatal = True
+
+
+# what reading a damaged gzip raises (a truncated one: EOFError)
+COMPRESSION_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile)
+
+
+def _damaged(line: int, exc: BaseException, label: str = "line") -> FileRefused:
+    return FileRefused(
+        line,
+        "",
+        "the compressed (gzip) file is truncated or damaged here "
+        f"({type(exc).__name__}: {exc}); upload the complete file",
+        label=label,
+    )
+
+
+def _too_big(line: int, limit: int, label: str = "line") -> FileRefused:
+    return FileRefused(
+        line,
+        "",
+        f"the file decompresses to more than {limit:,} bytes "
+        "(RATELOOP_IMPORT_MAX_DECOMPRESSED_BYTES); split it",
+        label=label,
+    )
+
+
+def _too_blank(line: int, limit: int, label: str = "line") -> FileRefused:
+    return FileRefused(
+        line,
+        "",
+        f"more than {limit:,} blank lines in a row (RATELOOP_IMPORT_MAX_BLANK_LINES); "
+        "this is not a transcript file",
+        label=label,
+    )
 
 
 def _utf8(raw: bytes, line: int, label: str = "line") -> str:
@@ -72,48 +117,58 @@ def _utf8(raw: bytes, line: int, label: str = "line") -> str:
 def iter_json_lines(
     stream: BinaryIO, *, max_bytes: int
 ) -> Iterator[SourceRecord | RecordReadError]:
-    """Yield one record per non-blank line, or a RecordReadError for a bad line (and go on)."""
-    line_no = 0
-    while True:
-        raw = stream.readline(max_bytes + 1)
-        if not raw:
-            return
-        line_no += 1
-        if len(raw) > max_bytes and not raw.endswith(b"\n"):
-            while True:  # skip the rest of the over-long line without holding it
-                rest = stream.readline(1 << 20)
-                if not rest or rest.endswith(b"\n"):
-                    break
-            yield RecordReadError(
-                line_no,
-                "",
-                f"line is longer than the {max_bytes:,}-byte limit "
-                "(RATELOOP_IMPORT_MAX_RECORD_BYTES)",
-                raw[:200],
-            )
-            continue
-        stripped = raw.strip()
-        if not stripped:
-            continue
-        try:
-            value = orjson.loads(stripped)  # fast path; errors are re-diagnosed below
-        except orjson.JSONDecodeError:
-            pass
-        else:
+    """Yield one record per non-blank line, or a RecordReadError for a bad line (and go on).
+
+    Each value is read by ``safe_json.loads`` (depth, NUL, surrogates, numbers). A
+    ``FileRefused`` ends the records: a damaged compressed file, or the decompressed size or
+    the blank lines in a row over their limits.
+    """
+    max_total = settings.IMPORT_MAX_DECOMPRESSED_BYTES
+    max_blank = settings.IMPORT_MAX_BLANK_LINES
+    line_no = total = blank = 0
+    try:
+        while True:
+            raw = stream.readline(max_bytes + 1)
+            if not raw:
+                return
+            line_no += 1
+            total += len(raw)
+            if len(raw) > max_bytes and not raw.endswith(b"\n"):
+                while True:  # skip the rest of the over-long line without holding it
+                    rest = stream.readline(1 << 20)
+                    total += len(rest)
+                    if total > max_total:
+                        yield _too_big(line_no, max_total)
+                        return
+                    if not rest or rest.endswith(b"\n"):
+                        break
+                yield RecordReadError(
+                    line_no,
+                    "",
+                    f"line is longer than the {max_bytes:,}-byte limit "
+                    "(RATELOOP_IMPORT_MAX_RECORD_BYTES)",
+                    raw[:200],
+                )
+                continue
+            if total > max_total:
+                yield _too_big(line_no, max_total)
+                return
+            stripped = raw.strip()
+            if not stripped:
+                blank += 1
+                if blank > max_blank:
+                    yield _too_blank(line_no, max_blank)
+                    return
+                continue
+            blank = 0
+            try:
+                value = loads(stripped)
+            except RecordError as exc:
+                yield RecordReadError(line_no, exc.field, exc.message, stripped)
+                continue
             yield SourceRecord(line=line_no, value=value, raw=stripped)
-            continue
-        try:
-            text = _utf8(stripped, line_no)
-            value = json.loads(text)
-        except RecordReadError as exc:
-            yield exc
-            continue
-        except json.JSONDecodeError as exc:
-            yield RecordReadError(
-                line_no, "", f"malformed JSON: {exc.msg} at column {exc.colno}", stripped
-            )
-            continue
-        yield SourceRecord(line=line_no, value=value, raw=stripped)
+    except COMPRESSION_ERRORS as exc:
+        yield _damaged(line_no + 1, exc)
 
 
 def iter_csv_conversations(
@@ -128,27 +183,51 @@ def iter_csv_conversations(
     """
     bad_lines: dict[int, str] = {}
     physical = 0
+    max_total = settings.IMPORT_MAX_DECOMPRESSED_BYTES
+    max_blank = settings.IMPORT_MAX_BLANK_LINES
 
     def lines() -> Iterator[str]:
         nonlocal physical
-        for raw in stream:
-            physical += 1
-            if len(raw) > max_bytes:
-                bad_lines[physical] = f"line is longer than the {max_bytes:,}-byte limit"
-                yield "\n"
-                continue
-            try:
-                yield raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                bad_lines[physical] = (
-                    f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start})"
-                )
-                yield raw.decode("utf-8", "replace")
+        total = blank = 0
+        try:
+            for raw in stream:
+                physical += 1
+                total += len(raw)
+                if total > max_total:
+                    raise _too_big(physical, max_total)
+                if raw.isspace():
+                    blank += 1
+                    if blank > max_blank:
+                        raise _too_blank(physical, max_blank)
+                else:
+                    blank = 0
+                if len(raw) > max_bytes:
+                    bad_lines[physical] = f"line is longer than the {max_bytes:,}-byte limit"
+                    yield "\n"
+                    continue
+                if b"\x00" in raw:
+                    bad_lines[physical] = (
+                        "holds a NUL character (byte 0x00), which the database cannot store; "
+                        "remove it"
+                    )
+                    raw = raw.replace(b"\x00", b"")
+                try:
+                    yield raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    bad_lines[physical] = (
+                        f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start})"
+                    )
+                    yield raw.decode("utf-8", "replace")
+        except COMPRESSION_ERRORS as exc:
+            raise _damaged(physical + 1, exc) from None
 
     reader = csv.reader(lines())
     try:
         header = next(reader)
     except StopIteration:
+        return
+    except FileRefused as exc:
+        yield exc
         return
     except csv.Error as exc:
         yield RecordReadError(1, "", f"unreadable CSV header: {exc}", label="row")
@@ -181,6 +260,9 @@ def iter_csv_conversations(
             row = next(reader)
         except StopIteration:
             break
+        except FileRefused as exc:
+            yield exc
+            return
         except csv.Error as exc:
             row_no += 1
             yield RecordReadError(row_no, "", f"malformed CSV: {exc}", label="row")

@@ -1,14 +1,31 @@
 """Import jobs: an uploaded file, imported by a Celery worker, with progress in the job row."""
 
+from django.conf import settings
 from django.core.files.base import ContentFile, File
-from django.db import connections, transaction
+from django.db import connections, models, transaction
+from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
 from config import accel
 from conversations.jobs import job_enqueue, job_run
 from conversations.models import ImportJob, JobState, Project, Role, SourceFormat
 from conversations.services.access import require_role
-from conversations.services.imports import ImportFailed, ImportSummary, transcript_import
+from conversations.services.imports import ImportFailed, transcript_import
+
+
+class UploadTooLarge(ValueError):
+    """An upload over ``IMPORT_MAX_UPLOAD_BYTES``; the API answers 413, the page says it."""
+
+
+def upload_size_check(upload: File) -> None:
+    """Refuse an upload larger than ``IMPORT_MAX_UPLOAD_BYTES`` (transcripts and judgments)."""
+    limit = settings.IMPORT_MAX_UPLOAD_BYTES
+    if (upload.size or 0) > limit:
+        raise UploadTooLarge(
+            f"the file is {filesizeformat(upload.size)}; uploads are limited to "
+            f"{filesizeformat(limit)} (RATELOOP_IMPORT_MAX_UPLOAD_BYTES). Split the file, or "
+            "ask an administrator to import it from the command line."
+        )
 
 
 @transaction.atomic
@@ -17,9 +34,11 @@ def import_job_create(
 ) -> ImportJob:
     """Store the upload and queue its import once committed. Leads only.
 
-    Raises PermissionDenied for other roles and ValueError for an unknown format.
+    Raises PermissionDenied for other roles, ``UploadTooLarge`` over the upload limit and
+    ValueError for an unknown format.
     """
     require_role(user=user, project=project, roles=(Role.LEAD,), action="importing transcripts")
+    upload_size_check(upload)
     if fmt and fmt not in SourceFormat.values:
         raise ValueError(
             f"unknown format {fmt!r}; expected one of {', '.join(SourceFormat.values)}"
@@ -41,19 +60,20 @@ def import_job_create(
     return job
 
 
-def _progress_writer(job_id: int):
+def _progress_writer(job_id: int, model: type[models.Model] = ImportJob):
     """Progress goes through a second connection so that it is visible while the import's
     own transaction is still open. SQLite would lock against the open transaction, so there
-    progress is only written at the end."""
+    progress is only written at the end. ``model``: a job with ``bytes_read`` and
+    ``records_read`` (the judgment import's too)."""
     if not accel.enabled("job_progress"):
         return None, None
     side = connections.create_connection("default")
     side.set_autocommit(True)
 
-    def write(summary: ImportSummary) -> None:
+    def write(summary) -> None:
         with side.cursor() as cursor:
             cursor.execute(
-                f"UPDATE {ImportJob._meta.db_table} SET bytes_read = %s, records_read = %s "
+                f"UPDATE {model._meta.db_table} SET bytes_read = %s, records_read = %s "
                 "WHERE id = %s",
                 [summary.bytes_read, summary.records_read, job_id],
             )

@@ -35,7 +35,9 @@ from conversations.importers.pipeline import (
     worker_batches,
 )
 from conversations.importers.readers import (
+    COMPRESSION_ERRORS,
     RecordReadError,
+    _damaged,
     iter_csv_conversations,
     iter_json_lines,
     open_stream,
@@ -82,6 +84,7 @@ class ImportSummary:
     error_count: int = 0
     errors: list[ImportIssue] = field(default_factory=list)
     bytes_read: int = 0
+    file_refused: bool = False  # damaged, or over a size limit: nothing is imported
 
     def as_dict(self) -> dict:
         return {
@@ -176,6 +179,7 @@ class _Importer:
         for item in batch.items:
             if type(item) is Rejected:
                 self.reject(item.line, item.label, item.field, item.message, item.raw)
+                s.file_refused = s.file_refused or item.fatal
                 continue
             s.conversations_read += 1
             seen = keyed.get(item.external_id)
@@ -242,20 +246,40 @@ def looks_like_csv(stream: BinaryIO, source_name: str) -> bool:
 
 
 def _detect_json(records: Iterator[SourceRecord | RecordReadError]) -> tuple[str, Iterator]:
-    """Detect the format from the first record; return it and the records, first included."""
+    """Detect the format from the first record; return it and the records, first included.
+
+    The messages say what to do in words that fit the command line, the API and the upload
+    page alike ("name its format"); the command adds its option."""
     first = next(records, None)
     if first is None:
         raise RecordError("", "the file holds no record")
     if isinstance(first, RecordReadError):
-        raise RecordError(first.field, f"{first.message} (cannot detect the format; pass --format)")
+        if first.fatal:
+            raise first
+        raise RecordError(
+            first.field,
+            f"{first.message} (so the format cannot be detected from it; name the format, "
+            "or fix this record)",
+            line=first.line,
+        )
     fmt = detect_json_format(first.value)
     if fmt is None:
         raise RecordError(
             "",
-            "cannot detect the format from the first record; pass --format "
-            f"({', '.join(SourceFormat.values)})",
+            "cannot detect the format from the first record; name its format (one of "
+            f"{', '.join(SourceFormat.values)}; docs/formats.md describes each)",
+            line=first.line,
         )
     return fmt, itertools.chain([first], records)
+
+
+def _refuse_first(summary: ImportSummary, exc: RecordError) -> None:
+    """Refuse the file on its first record (or its first bytes): nothing imported."""
+    line = exc.line or 1
+    label = getattr(exc, "label", "line")
+    summary.error_count = 1
+    summary.errors.append(ImportIssue(summary.source, line, label, exc.field, exc.message))
+    raise ImportFailed(summary) from None
 
 
 def transcript_import(
@@ -283,21 +307,23 @@ def transcript_import(
     summary = ImportSummary(source=source_name)
     data, counter, _ = open_stream(stream)
     max_bytes = settings.IMPORT_MAX_RECORD_BYTES
-    if fmt is None and looks_like_csv(data, source_name):
-        fmt = SourceFormat.CSV
     if fmt is not None and fmt not in PARSERS:
         raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(PARSERS)}")
-    if fmt == SourceFormat.CSV:
-        records: Iterator = iter_csv_conversations(data, max_bytes=max_bytes)
-    else:
-        records = iter_json_lines(data, max_bytes=max_bytes)
-        if fmt is None:
-            try:
+    try:
+        if fmt is None and looks_like_csv(data, source_name):
+            fmt = SourceFormat.CSV
+        if fmt == SourceFormat.CSV:
+            records: Iterator = iter_csv_conversations(data, max_bytes=max_bytes)
+        else:
+            records = iter_json_lines(data, max_bytes=max_bytes)
+            if fmt is None:
                 fmt, records = _detect_json(records)
-            except RecordError as exc:
-                summary.error_count = 1
-                summary.errors.append(ImportIssue(source_name, 1, "line", exc.field, exc.message))
-                raise ImportFailed(summary) from None
+    except COMPRESSION_ERRORS as exc:  # (looks_like_csv reads the start of the file)
+        summary.file_refused = True
+        _refuse_first(summary, _damaged(1, exc))
+    except RecordError as exc:
+        summary.file_refused = True
+        _refuse_first(summary, exc)
     summary.format = fmt
     with transaction.atomic():
         writer = writer_class()(
@@ -349,7 +375,11 @@ def transcript_import(
             summary.errors.append(
                 ImportIssue(source_name, 0, "line", "", "the file holds no record")
             )
-        if summary.error_count and not skip_invalid or summary.records_read == 0:
+        if (
+            summary.error_count
+            and (not skip_invalid or summary.file_refused)
+            or summary.records_read == 0
+        ):
             transaction.set_rollback(True)
             raise ImportFailed(summary)
         writer.finish()

@@ -1,7 +1,5 @@
 """CSV rows: conversation id, turn index, role, content."""
 
-import json
-
 from conversations.importers.formats.fields import (
     OPENAI_ROLE_ALIASES,
     _content,
@@ -15,6 +13,7 @@ from conversations.importers.records import (
     RecordError,
     SourceRecord,
 )
+from conversations.importers.safe_json import loads
 
 
 def _csv_field(row_no: int, check, *args):
@@ -52,11 +51,10 @@ def parse_csv(record: SourceRecord) -> list[ParsedConversation]:
         metadata: dict = {}
         if row.get("metadata", "").strip():
             try:
-                metadata = _dict(json.loads(row["metadata"]), "metadata")
-            except json.JSONDecodeError as exc:
-                raise RecordError(
-                    "metadata", line=row_no, message=f"malformed JSON: {exc.msg}"
-                ) from None
+                value = loads(row["metadata"].encode("utf-8", "surrogatepass"), field="metadata")
+                metadata = _dict(value, "metadata")
+            except RecordError as exc:
+                raise RecordError(exc.field, line=row_no, message=exc.message) from None
         role = _csv_field(row_no, _role, row["role"].strip(), "role", OPENAI_ROLE_ALIASES)
         if candidate and role != "assistant":
             raise RecordError(

@@ -102,6 +102,7 @@ class _Importer:
         self.summary.records_read += 1
         if isinstance(item, RecordReadError):
             self.reject(item.line, item.label, item.field, item.message, item.raw)
+            self.summary.file_refused = self.summary.file_refused or item.fatal
             return
         try:
             record = parse_record(item)
@@ -441,6 +442,6 @@ class _Importer:
         if s.records_read == 0 and empty_is_error:
             s.error_count = 1
             s.errors.append(ImportIssue(s.source, 0, "line", "", "the file holds no record"))
-        if s.error_count and not self.skip_invalid:
+        if s.error_count and (not self.skip_invalid or s.file_refused):
             transaction.set_rollback(True)
             raise JudgmentImportFailed(s)

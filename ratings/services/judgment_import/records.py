@@ -79,6 +79,7 @@ class JudgmentImportSummary:
     error_count: int = 0
     errors: list[ImportIssue] = field(default_factory=list)
     bytes_read: int = 0
+    file_refused: bool = False  # damaged, or over a size limit: nothing is imported
 
     def as_dict(self) -> dict:
         return {
