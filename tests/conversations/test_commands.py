@@ -116,8 +116,9 @@ def test_load_demo_is_idempotent(django_capture_on_commit_callbacks):
     assert "external pairwise judgments" not in out.getvalue()
     assert Item.objects.filter(kind="pairwise").count() > 200  # ranked siblings give pairs
     assert Judgment.objects.filter(is_external=True).count() == 754
-    # raters still have every pairwise item to do, and a consumer can export at once
-    assert not Item.objects.filter(kind="pairwise", n_done__gt=0).exists()
+    # raters still have pairwise items to do (tests/test_demo.py: every role finds work),
+    # and a consumer can export at once
+    assert Item.objects.filter(kind="pairwise", n_done=0).count() > 200
     consumer = get_user_model().objects.get(username="consumer")
     with django_capture_on_commit_callbacks(execute=True):
         job = export_job_create(

@@ -1,26 +1,65 @@
-"""Load the demo project (real OpenAssistant transcripts, a rubric, queued items, the trees'
-own rankings as external pairwise judgments) and one demo user per role.
+"""Load the demo project and one demo user per role, so every page has content at once.
+
+The project holds real OpenAssistant transcripts (their sibling replies labelled with three
+made-up model names by their human rank, so the leaderboard ranks models), the trees' own
+rankings as external pairwise judgments, ten KB-cited support answers for the SME (a few
+already verified), gold items, and six weeks of judgments by four internal demo raters (who
+cannot log in), one of whom drifts in the last three weeks; a quality run is computed at
+the end, so the dashboard, the rater table, a drift flag, the KB report and the leaderboard
+all show real figures. The users who log in (lead, rater1-3, sme, consumer) still find work
+in their queues: the internal raters judge only a part of the items.
 
 Idempotent: run it again and nothing is duplicated. Refuses to run with DEBUG off unless
 ``--force`` is given, since it creates users with published passwords.
 """
 
+import random
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.db.models import Count, F
+from django.utils import timezone
 
-from conversations.models import Project, Role
+from conversations.models import Message, Project, Role
 from conversations.services.imports import transcript_import
 from conversations.services.projects import membership_set
-from ratings.models import Judgment
-from ratings.services.items import items_queue
+from ratings.models import Item, Judgment, Score, TaskKind
+from ratings.services.assignments import assignment_next
+from ratings.services.items import item_set_gold, items_queue
 from ratings.services.judgment_import import source_ranks_import
+from ratings.services.judgments import current_rubric, judgment_submit
+from ratings.services.quality.runs import quality_compute
 from ratings.services.rubrics import rubric_set
 
 DEMO_FILE = Path(settings.BASE_DIR) / "demo" / "data" / "oasst_en_100_tree.jsonl"
+KB_FILE = Path(settings.BASE_DIR) / "demo" / "data" / "kb_support.jsonl"
+# Made-up model names for the OpenAssistant replies, best human rank first; one reply in
+# four gets the next name instead, so no model wins every battle.
+MODELS = ["aurora-large", "aurora-medium", "aurora-small"]
+# Internal demo raters: their judgments fill the quality pages; they have no password.
+INTERNAL_RATERS = ["demo-ana", "demo-ben", "demo-chloe", "demo-drifter"]
+DRIFTER = "demo-drifter"
+HISTORY_WEEKS = 6
+HISTORY_ITEMS = {TaskKind.SCORE: 72, TaskKind.PAIRWISE: 72}  # items judged per kind
+GOLD_PER_KIND = 6
+# What an SME answers for each KB demo answer: (verdict, corrected answer, missing fact)
+KB_TRUTH = {
+    "kb-demo-01": ("correct", "", ""),
+    "kb-demo-02": ("incorrect", "Refunds reach the card in 5-10 business days.", ""),
+    "kb-demo-03": ("correct", "", ""),
+    "kb-demo-04": ("incomplete", "", "The reset link is valid for 1 hour."),
+    "kb-demo-05": ("incorrect", "The Pro plan costs 29 EUR a month.", ""),
+    "kb-demo-06": ("correct", "", ""),
+    "kb-demo-07": ("incomplete", "", "The file is emailed within 24 hours."),
+    "kb-demo-08": ("incorrect", "SMS codes were retired; use an app or a hardware key.", ""),
+    "kb-demo-09": ("correct", "", ""),
+    "kb-demo-10": ("correct", "", ""),
+}
+SME_VERDICTS_GIVEN = 3  # the SME has given a few verdicts; the rest wait in their queue
 DEMO_USERS = [
     ("lead", Role.LEAD),
     ("rater1", Role.EVALUATOR),
@@ -85,8 +124,13 @@ class Command(BaseCommand):
                 "description": "100 real OpenAssistant conversation trees; sibling replies "
                 "are candidates to compare.",
                 "guidelines": GUIDELINES,
+                "has_kb_verification": True,
+                "gold_rate": 0.1,
             },
         )
+        if not project.has_kb_verification:  # a demo loaded before KB items existed
+            project.has_kb_verification = True
+            project.save(update_fields=["has_kb_verification"])
         User = get_user_model()
         lines = []
         for username, role in DEMO_USERS:
@@ -119,4 +163,162 @@ class Command(BaseCommand):
                 f"Imported the OpenAssistant rankings as {summary.imported} external pairwise "
                 "judgments."
             )
+        if not project.conversations.filter(external_id__startswith="kb-demo-").exists():
+            with KB_FILE.open("rb") as stream:
+                transcript_import(project=project, stream=stream, source_name=KB_FILE.name)
+            items_queue(project=project, user=lead, kinds=(TaskKind.KB_VERIFY,))
+        _label_models(project)
+        _gold(project, lead)
+        _sme_verdicts(project, User.objects.get(username="sme"))
+        if _history(project):
+            run = quality_compute(project_id=project.pk, trigger="demo", force=True)
+            self.stdout.write(f"Quality run {run.pk}: {run.state}.")
         self.stdout.write("Demo users (user name, password, role):\n" + "\n".join(lines))
+
+
+def _label_models(project: Project) -> None:
+    """Give the OpenAssistant replies model names by their human rank (see MODELS)."""
+    replies = Message.objects.filter(
+        conversation__project=project, role="assistant", model="", source_rank__isnull=False
+    )
+    for rank, name in enumerate(MODELS):
+        at_rank = (
+            replies.filter(source_rank=rank) if rank < 2 else replies.filter(source_rank__gte=2)
+        )
+        ids = list(at_rank.values_list("id", flat=True))
+        shifted = [pk for pk in ids if pk % 4 == 0]
+        Message.objects.filter(pk__in=[pk for pk in ids if pk % 4]).update(model=name)
+        Message.objects.filter(pk__in=shifted).update(model=MODELS[(rank + 1) % len(MODELS)])
+
+
+def _gold(project: Project, lead) -> None:
+    """Mark a few items of each kind as gold, with the answer a careful rater gives."""
+    if project.items.filter(is_gold=True).exists():
+        return
+    for kind in (TaskKind.SCORE, TaskKind.PAIRWISE):
+        for item in _history_items(project, kind)[:GOLD_PER_KIND]:
+            item_set_gold(item=item, user=lead, answer=_truth(item))
+    kb = project.items.filter(kind=TaskKind.KB_VERIFY, conversation__external_id="kb-demo-08")
+    for item in kb:
+        item_set_gold(item=item, user=lead, answer={"verdict": "incorrect"})
+
+
+def _sme_verdicts(project: Project, sme) -> None:
+    """The SME's first verdicts, made as the SME makes them (lease, then submit)."""
+    if Judgment.objects.filter(item__project=project, rater=sme).exists():
+        return
+    for _ in range(SME_VERDICTS_GIVEN):
+        assignment = assignment_next(project=project, rater=sme, kind=TaskKind.KB_VERIFY)
+        if assignment is None:
+            return
+        conversation = Item.objects.get(pk=assignment.item_id).conversation.external_id
+        verdict, corrected, missing = KB_TRUTH[conversation]
+        judgment_submit(
+            assignment=assignment,
+            rater=sme,
+            answer={"verdict": verdict, "corrected_answer": corrected, "missing_fact": missing},
+            time_on_task_ms=45_000,
+        )
+
+
+def _history_items(project: Project, kind: str) -> list[Item]:
+    """The items the internal raters judge: the first ones of the kind whose responses have
+    a model (pairs of two different models), so their figures reach the leaderboard too."""
+    items = project.items.filter(kind=kind, is_retired=False).exclude(response__model="")
+    if kind == TaskKind.PAIRWISE:
+        items = items.exclude(response_b__model="").exclude(response__model=F("response_b__model"))
+    return list(
+        items.select_related("response", "response_b").order_by("id")[: HISTORY_ITEMS[kind]]
+    )
+
+
+def _truth(item: Item) -> dict:
+    """What a careful rater answers: the better-ranked reply wins; good replies score high."""
+    if item.kind == TaskKind.PAIRWISE:
+        a, b = item.response.source_rank or 0, item.response_b.source_rank or 0
+        return {"preference": -1 if a < b else (1 if a > b else 0)}
+    rank = item.response.source_rank or 0
+    return {
+        "scores": {"helpfulness": max(1, 5 - rank), "accuracy": max(1, 4 - rank)},
+        "tolerance": 1,
+    }
+
+
+def _history(project: Project) -> bool:
+    """Six weeks of judgments by the internal raters; False when they are there already.
+    The drifter agrees for three weeks, then answers at random, fast, and picks the left
+    response almost every time."""
+    User = get_user_model()
+    raters = []
+    for name in INTERNAL_RATERS:
+        user, made = User.objects.get_or_create(username=name)
+        if made:
+            user.set_unusable_password()
+            user.save()
+        membership_set(project=project, user=user, role=Role.EVALUATOR)
+        raters.append(user)
+    if Judgment.objects.filter(item__project=project, rater__in=raters).exists():
+        return False
+    rubric = current_rubric(project)
+    criteria = {c.key: c for c in rubric.criteria.all()}
+    rng = random.Random(15)
+    now = timezone.now()
+    start = now - timedelta(weeks=HISTORY_WEEKS)
+    span = (now - timedelta(hours=2) - start).total_seconds()
+    judgments, scores = [], []
+    for kind in (TaskKind.SCORE, TaskKind.PAIRWISE):
+        items = _history_items(project, kind)
+        for n, item in enumerate(items):
+            truth = _truth(item)
+            at = start + timedelta(seconds=span * n / max(1, len(items)))
+            for r, rater in enumerate(raters):
+                late = at > start + timedelta(weeks=HISTORY_WEEKS / 2)
+                drifting = rater.username == DRIFTER and late
+                j = Judgment(
+                    item=item,
+                    rater=rater,
+                    rubric=rubric,
+                    guidelines_version=project.guidelines_version,
+                    created_at=at + timedelta(minutes=7 * r + rng.randint(0, 5)),
+                    time_on_task_ms=rng.randint(2_000, 4_000)
+                    if drifting
+                    else rng.randint(25_000, 90_000),
+                )
+                values = {}
+                if kind == TaskKind.PAIRWISE:
+                    j.left_is_a = rng.random() < 0.5
+                    if drifting:  # the left response, whichever it is
+                        shown = -rng.choice([1, 2]) if rng.random() < 0.9 else 1
+                        j.preference = shown if j.left_is_a else -shown
+                    else:
+                        want = truth["preference"]
+                        noise = rng.random() < 0.15
+                        j.preference = (rng.choice([-1, 1]) if noise else want) * rng.choice(
+                            [1, 1, 2]
+                        )
+                else:
+                    for key, value in truth["scores"].items():
+                        top = criteria[key].points
+                        if drifting:
+                            values[key] = rng.randint(1, top)
+                        else:
+                            values[key] = min(top, max(1, value + rng.choice([0, 0, 0, -1, 1])))
+                    values["safe"] = 1 if (drifting and rng.random() < 0.5) or not drifting else 0
+                judgments.append((j, values))
+    Judgment.objects.bulk_create([j for j, _ in judgments], batch_size=500)
+    for j, values in judgments:
+        for key, value in values.items():
+            if key in criteria:
+                scores.append(Score(judgment=j, criterion=criteria[key], value=float(value)))
+    Score.objects.bulk_create(scores, batch_size=1000)
+    # the items' counts follow their judgments (the raters' queues skip complete items)
+    for item_id, done in (
+        Judgment.objects.filter(item__project=project, is_current=True, is_external=False)
+        .values_list("item_id")
+        .annotate(n=Count("id"))
+    ):
+        if done:  # every internal rater judged it: its overlap grows to hold them all
+            Item.objects.filter(pk=item_id).update(
+                n_done=done, n_active=done, overlap=max(project.overlap, done)
+            )
+    return True
