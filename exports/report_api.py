@@ -17,26 +17,26 @@ from config.renderers import CSVRenderer
 from conversations.models import Project
 from conversations.services.access import require_role
 from exports.reports import (
+    BOOT_LIMITS,
+    DEFAULT_BOOT,
     REPORT_ROLES,
     KBFilters,
     KBReport,
+    boot_limit,
     kb_report,
     leaderboard_csv_rows,
     leaderboard_report,
     rater_names_visible,
 )
 
-MAX_BOOT = 10_000
 
-
-def report_project(request: Request, slug: str) -> tuple[Project, bool]:
-    """The project (404 for non-members; 403 unless lead or consumer) and whether rater
-    names may be shown."""
+def report_project(request: Request, slug: str) -> tuple[Project, str]:
+    """The project (404 for non-members; 403 unless lead or consumer) and the reader's role."""
     project = get_object_or_404(Project.objects.visible_to(request.user), slug=slug)
     role = require_role(
         user=request.user, project=project, roles=REPORT_ROLES, action="seeing reports"
     )
-    return project, rater_names_visible(project=project, role=role)
+    return project, role
 
 
 class ReportApi(APIView):
@@ -64,11 +64,13 @@ class KBFilterSerializer(serializers.Serializer):
 
 
 def _kb(request: Request, slug: str) -> KBReport:
-    project, reveal = report_project(request, slug)
+    project, role = report_project(request, slug)
     data = KBFilterSerializer(data=request.query_params)
     data.is_valid(raise_exception=True)
     return kb_report(
-        project=project, filters=KBFilters(**data.validated_data), reveal_raters=reveal
+        project=project,
+        filters=KBFilters(**data.validated_data),
+        reveal_raters=rater_names_visible(project=project, role=role),
     )
 
 
@@ -170,17 +172,30 @@ class LeaderboardApi(ReportApi):
     class InputSerializer(serializers.Serializer):
         include_external = serializers.BooleanField(required=False, default=False)
         n_boot = serializers.IntegerField(
-            required=False, min_value=1, max_value=MAX_BOOT, default=1000
+            required=False,
+            min_value=1,
+            default=DEFAULT_BOOT,
+            help_text="Bootstrap replicates: at most "
+            + ", ".join(f"{n} for a {role}" for role, n in BOOT_LIMITS.items()),
         )
         seed = serializers.IntegerField(required=False, min_value=0, default=0)
         confidence = serializers.FloatField(
             required=False, min_value=0.5, max_value=0.999, default=0.95
         )
 
+        def validate_n_boot(self, value: int) -> int:
+            # the reader's role decides the maximum (BOOT_LIMITS), so no max_value above
+            limit = boot_limit(self.context.get("role"))
+            if value > limit:
+                raise serializers.ValidationError(
+                    f"at most {limit} bootstrap replicates for your role"
+                )
+            return value
+
     @extend_schema(parameters=[InputSerializer], responses=OpenApiTypes.OBJECT)
     def get(self, request: Request, slug: str) -> Response:
-        project, _ = report_project(request, slug)
-        data = self.InputSerializer(data=request.query_params)
+        project, role = report_project(request, slug)
+        data = self.InputSerializer(data=request.query_params, context={"role": role})
         data.is_valid(raise_exception=True)
         board = leaderboard_report(project=project, **data.validated_data)
         if self.is_csv(request):

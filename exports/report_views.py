@@ -15,8 +15,10 @@ from django.utils.safestring import SafeString, mark_safe
 from conversations.models import Project
 from conversations.services.access import require_role
 from exports.reports import (
+    DEFAULT_BOOT,
     REPORT_ROLES,
     KBFilters,
+    boot_limit,
     criterion_table,
     kb_filter_choices,
     kb_report,
@@ -25,17 +27,15 @@ from exports.reports import (
 )
 from ratings import charts
 
-MAX_BOOT = 10_000
 
-
-def _report_project(request: HttpRequest, slug: str) -> tuple[Project, bool]:
-    """The project (404 for non-members) and whether rater names may be shown (403 unless
-    the user is a lead or a data consumer)."""
+def _report_project(request: HttpRequest, slug: str) -> tuple[Project, str]:
+    """The project (404 for non-members) and the reader's role (403 unless the user is a
+    lead or a data consumer)."""
     project = get_object_or_404(Project.objects.visible_to(request.user), slug=slug)
     role = require_role(
         user=request.user, project=project, roles=REPORT_ROLES, action="seeing reports"
     )
-    return project, rater_names_visible(project=project, role=role)
+    return project, role
 
 
 # ---------------------------------------------------------------------------
@@ -78,13 +78,18 @@ class KBFilterForm(forms.Form):
 
 class LeaderboardForm(forms.Form):
     include_external = forms.BooleanField(required=False, label="Include imported judgments")
-    n_boot = forms.IntegerField(
-        required=False,
-        min_value=1,
-        max_value=MAX_BOOT,
-        label="Bootstrap replicates",
-        widget=forms.NumberInput(attrs={"placeholder": "1000"}),
-    )
+
+    def __init__(self, *args, role: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        limit = boot_limit(role)  # per role: replicates cost the web process CPU
+        self.fields["n_boot"] = forms.IntegerField(
+            required=False,
+            min_value=1,
+            max_value=limit,
+            label="Bootstrap replicates",
+            help_text=f"At most {limit}.",
+            widget=forms.NumberInput(attrs={"placeholder": str(DEFAULT_BOOT)}),
+        )
 
 
 # ---------------------------------------------------------------------------
@@ -177,7 +182,8 @@ TOP_ARTICLES = 15
 def kb_report_page(request: HttpRequest, slug: str) -> HttpResponse:
     """KB correctness: shares with Wilson intervals per article and source, the weekly trend
     and the wrong or incomplete answers with the SMEs' corrections."""
-    project, reveal = _report_project(request, slug)
+    project, role = _report_project(request, slug)
+    reveal = rater_names_visible(project=project, role=role)
     form = KBFilterForm(request.GET, choices=kb_filter_choices(project))
     context: dict = {"project": project, "form": form, "query": request.GET.urlencode()}
     if not form.is_valid():
@@ -226,15 +232,15 @@ def kb_report_page(request: HttpRequest, slug: str) -> HttpResponse:
 def leaderboard_page(request: HttpRequest, slug: str) -> HttpResponse:
     """Model leaderboard: Bradley–Terry ratings with bootstrap intervals and CI ranks, the
     win/tie/loss matrix, the position bias and the rubric means per model."""
-    project, _ = _report_project(request, slug)
-    form = LeaderboardForm(request.GET)
+    project, role = _report_project(request, slug)
+    form = LeaderboardForm(request.GET, role=role)
     context: dict = {"project": project, "form": form, "query": request.GET.urlencode()}
     if not form.is_valid():
         return render(request, "exports/leaderboard.html", context, status=400)
     board = leaderboard_report(
         project=project,
         include_external=bool(form.cleaned_data.get("include_external")),
-        n_boot=form.cleaned_data.get("n_boot") or 1000,
+        n_boot=form.cleaned_data.get("n_boot") or DEFAULT_BOOT,
     )
     rated = [r for r in board.rows if r["rating"] is not None]
     order = [r["model"] for r in board.rows if r["model"] in board.matrix["models"]]

@@ -365,6 +365,10 @@ class ItemQueueApi(APIView):
         return Response({"created": counts}, status=status.HTTP_201_CREATED)
 
 
+class ItemFilterSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(TaskKind.values, required=False)
+
+
 class ItemListApi(APIView):
     class OutputSerializer(serializers.ModelSerializer):
         conversation = serializers.CharField(source="conversation.external_id")
@@ -396,7 +400,9 @@ class ItemListApi(APIView):
         project = member_project(request, slug)
         require_role(user=request.user, project=project, roles=(Role.LEAD,), action="listing items")
         items = Item.objects.filter(project=project).select_related("conversation").order_by("id")
-        if kind := request.query_params.get("kind"):
+        params = ItemFilterSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)  # 400 for a kind that is no task kind (a NUL)
+        if kind := params.validated_data.get("kind"):
             items = items.filter(kind=kind)
         paginator = LimitOffsetPagination()
         page = paginator.paginate_queryset(items, request, view=self)

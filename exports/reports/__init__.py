@@ -7,7 +7,10 @@ about HTTP; access checks happen before a builder is called. See ``docs/reports.
 """
 
 from exports.reports.common import (
+    BOOT_LIMITS,
+    DEFAULT_BOOT,
     REPORT_ROLES,
+    boot_limit,
     kb_consensus,
     rater_names_visible,
     wilson_interval,
@@ -24,11 +27,14 @@ from exports.reports.leaderboard import (
 )
 
 __all__ = [
+    "BOOT_LIMITS",
+    "DEFAULT_BOOT",
     "REPORT_ROLES",
     "Battles",
     "KBFilters",
     "KBReport",
     "Leaderboard",
+    "boot_limit",
     "criterion_means",
     "criterion_table",
     "kb_consensus",

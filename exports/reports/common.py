@@ -21,6 +21,19 @@ KB_PROBLEMS = ("wrong", "outdated", "missing")
 NUMERIC_SCALES = (Scale.LIKERT.value, Scale.BINARY.value)
 
 
+# Bootstrap replicates one leaderboard request may ask for, per role. Replicates cost CPU in
+# the web process, linearly (n_boot=10000 took 5.7 s of CPU on the audit's data, so about
+# 0.6 s per 1000): a data consumer gets the default, a lead five times more for a final
+# report. Larger values answer 400 naming the maximum (docs/reports.md).
+DEFAULT_BOOT = 1000
+BOOT_LIMITS: dict[str, int] = {Role.LEAD: 5000, Role.CONSUMER: 1000}
+
+
+def boot_limit(role: str | None) -> int:
+    """The largest ``n_boot`` a reader with ``role`` may ask for (the smallest when unknown)."""
+    return BOOT_LIMITS.get(role, min(BOOT_LIMITS.values()))
+
+
 def rater_names_visible(*, project: Project, role: str | None) -> bool:
     """Whether a report reader sees rater user names: leads always (they see every judgment
     anyway), data consumers only when the project allows it; everyone else gets pseudonyms."""

@@ -5,7 +5,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 
 from conversations.models import Message, Project, Role
@@ -207,7 +207,12 @@ def item_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST":
         try:
             if request.POST.get("action") == "rerate":
-                item_rerate(item=item, user=request.user, extra=int(request.POST.get("extra", 2)))
+                extra = request.POST.get("extra") or "2"
+                if not (extra.isascii() and extra.isdigit()):
+                    return HttpResponseBadRequest(
+                        "extra: expected a whole number of raters", content_type="text/plain"
+                    )
+                item_rerate(item=item, user=request.user, extra=int(extra))
                 messages.success(request, "Sent for re-rating.")
             elif request.POST.get("action") == "promote":
                 item_promote_consensus(item=item, user=request.user)
