@@ -1,10 +1,11 @@
 """REST API for importing judgments made elsewhere (docs/formats.md, "Existing judgments").
 
-The import runs in the request, synchronously, for files up to ``SYNC_IMPORT_MAX_BYTES``;
-larger files go through ``manage.py import_judgments``.
+Like the transcript import: the upload creates a job that a worker runs, and the answer is
+202 with the job's status URL (no request does the import's unbounded work).
 """
 
 from django.core.exceptions import PermissionDenied
+from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
@@ -12,18 +13,66 @@ from rest_framework.exceptions import PermissionDenied as ApiPermissionDenied
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
 from conversations.models import Project, Role
 from conversations.services.access import require_role
-from ratings.services.judgment_import import JudgmentImportFailed, judgment_import
+from conversations.services.import_jobs import UploadTooLarge
+from ratings.models import JudgmentImportJob
+from ratings.services.judgment_import.jobs import judgment_import_job_create
 
-SYNC_IMPORT_MAX_BYTES = 20 * 1024 * 1024
+
+@extend_schema_serializer(component_name="JudgmentImportJob")
+class JudgmentImportJobOutputSerializer(serializers.ModelSerializer):
+    project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    progress = serializers.FloatField(read_only=True)
+    status_url = serializers.SerializerMethodField()
+    rejects_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = JudgmentImportJob
+        fields = [
+            "id",
+            "project",
+            "original_name",
+            "skip_invalid",
+            "state",
+            "progress",
+            "bytes_total",
+            "bytes_read",
+            "records_read",
+            "imported",
+            "duplicates",
+            "rejected",
+            "conflicts",
+            "superseded",
+            "items_created",
+            "raters_created",
+            "errors",
+            "failure",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "status_url",
+            "rejects_url",
+        ]
+
+    def get_status_url(self, job: JudgmentImportJob) -> str:
+        return reverse(
+            "ratings-api:judgment-import-detail", args=[job.pk], request=self.context["request"]
+        )
+
+    def get_rejects_url(self, job: JudgmentImportJob) -> str | None:
+        if not job.rejects_file:
+            return None
+        return reverse(
+            "ratings-api:judgment-import-rejects", args=[job.pk], request=self.context["request"]
+        )
 
 
 class JudgmentImportApi(APIView):
-    """Upload a JSONL file of judgments; answers 201 with the summary, or 400 with every error
-    (nothing imported unless ``skip_invalid``). Leads only."""
+    """Upload a JSONL file of judgments (leads); a worker imports it."""
 
     parser_classes = [MultiPartParser, FormParser]
 
@@ -32,29 +81,20 @@ class JudgmentImportApi(APIView):
         file = serializers.FileField()
         skip_invalid = serializers.BooleanField(default=False)
 
-    @extend_schema_serializer(component_name="JudgmentImportSummary")
-    class OutputSerializer(serializers.Serializer):
-        source = serializers.CharField()
-        records_read = serializers.IntegerField()
-        imported = serializers.IntegerField()
-        duplicates = serializers.IntegerField()
-        rejected = serializers.IntegerField()
-        conflicts = serializers.IntegerField()
-        superseded = serializers.IntegerField()
-        items_created = serializers.IntegerField()
-        raters_created = serializers.IntegerField()
-        error_count = serializers.IntegerField()
-        errors = serializers.ListField(child=serializers.DictField())
-
     @extend_schema(
         request=InputSerializer,
         responses={
-            201: OutputSerializer,
-            400: OpenApiResponse(OutputSerializer, description="Invalid records; none imported."),
-            413: OpenApiResponse(description="Too large to import in the request."),
+            202: OpenApiResponse(
+                JudgmentImportJobOutputSerializer,
+                description="Accepted: a worker imports the file; poll ``status_url`` (also "
+                "the Location header) until ``state`` is succeeded or failed.",
+            ),
+            413: OpenApiResponse(description="Larger than RATELOOP_IMPORT_MAX_UPLOAD_BYTES."),
         },
     )
     def post(self, request: Request, slug: str) -> Response:
+        """Upload a file of judgments made elsewhere. Answers 202 with the job and its status
+        URL; nothing is imported if a record is invalid, unless ``skip_invalid``."""
         project = get_object_or_404(Project.objects.visible_to(request.user), slug=slug)
         try:
             # refuse non-leads before looking at what they sent
@@ -65,29 +105,50 @@ class JudgmentImportApi(APIView):
             raise ApiPermissionDenied(str(exc)) from None
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        upload = data.validated_data["file"]
-        if upload.size and upload.size > SYNC_IMPORT_MAX_BYTES:
-            return Response(
-                {
-                    "file": [
-                        f"larger than {SYNC_IMPORT_MAX_BYTES // (1024 * 1024)} MiB; "
-                        "import it with manage.py import_judgments"
-                    ]
-                },
-                status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-            )
-        name = (upload.name or "upload").rsplit("/", 1)[-1]
         try:
-            summary = judgment_import(
+            job = judgment_import_job_create(
                 project=project,
-                stream=upload,
-                source_name=name,
                 user=request.user,
+                upload=data.validated_data["file"],
                 skip_invalid=data.validated_data["skip_invalid"],
             )
-        except JudgmentImportFailed as exc:
-            body = self.OutputSerializer(exc.summary.as_dict()).data
-            return Response(body, status=status.HTTP_400_BAD_REQUEST)
+        except PermissionDenied as exc:
+            raise ApiPermissionDenied(str(exc)) from None
+        except UploadTooLarge as exc:
+            return Response({"file": [str(exc)]}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        body = JudgmentImportJobOutputSerializer(job, context={"request": request}).data
         return Response(
-            self.OutputSerializer(summary.as_dict()).data, status=status.HTTP_201_CREATED
+            body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["status_url"]}
+        )
+
+
+def _lead_job(request: Request, pk: int) -> JudgmentImportJob:
+    jobs = JudgmentImportJob.objects.filter(
+        project__in=Project.objects.with_role(request.user, Role.LEAD)
+    ).select_related("project")
+    return get_object_or_404(jobs, pk=pk)
+
+
+class JudgmentImportJobDetailApi(APIView):
+    @extend_schema(responses=JudgmentImportJobOutputSerializer)
+    def get(self, request: Request, pk: int) -> Response:
+        """Read a judgment import job's state, progress and counts, with every error found."""
+        job = _lead_job(request, pk)
+        return Response(JudgmentImportJobOutputSerializer(job, context={"request": request}).data)
+
+
+class JudgmentImportJobRejectsApi(APIView):
+    """Download the records a judgment import skipped as invalid. JSONL, one record per line;
+    404 when the job rejected none."""
+
+    @extend_schema(responses={(200, "application/x-ndjson"): bytes})
+    def get(self, request: Request, pk: int) -> FileResponse:
+        job = _lead_job(request, pk)
+        if not job.rejects_file:
+            raise Http404("this job rejected no record")
+        return FileResponse(
+            job.rejects_file.open("rb"),
+            as_attachment=True,
+            filename=f"{job.original_name}.rejects.jsonl",
+            content_type="application/x-ndjson",
         )

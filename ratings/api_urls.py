@@ -1,7 +1,11 @@
 from django.urls import path
 
 from ratings import api, api_quality
-from ratings.api_judgment_import import JudgmentImportApi
+from ratings.api_judgment_import import (
+    JudgmentImportApi,
+    JudgmentImportJobDetailApi,
+    JudgmentImportJobRejectsApi,
+)
 
 app_name = "ratings-api"
 
@@ -16,6 +20,16 @@ urlpatterns = [
         "projects/<slug:slug>/judgments/import/",
         JudgmentImportApi.as_view(),
         name="judgment-import",
+    ),
+    path(
+        "judgment-imports/<int:pk>/",
+        JudgmentImportJobDetailApi.as_view(),
+        name="judgment-import-detail",
+    ),
+    path(
+        "judgment-imports/<int:pk>/rejects/",
+        JudgmentImportJobRejectsApi.as_view(),
+        name="judgment-import-rejects",
     ),
     path(
         "projects/<slug:slug>/my/judgments/", api.MyJudgmentListApi.as_view(), name="my-judgments"

@@ -31,3 +31,11 @@ def leases_expire_all() -> None:
 
     for project in Project.objects.all():
         leases_expire(project=project)
+
+
+@shared_task
+def judgment_import_job(job_id: int) -> None:
+    """Import an uploaded file of judgments (ratings.services.judgment_import.jobs)."""
+    from ratings.services.judgment_import.jobs import judgment_import_job_run
+
+    judgment_import_job_run(job_id=job_id)

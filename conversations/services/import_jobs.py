@@ -60,7 +60,7 @@ def import_job_create(
     return job
 
 
-def _progress_writer(job_id: int, model: type[models.Model] = ImportJob):
+def import_progress_writer(job_id: int, model: type[models.Model] = ImportJob):
     """Progress goes through a second connection so that it is visible while the import's
     own transaction is still open. SQLite would lock against the open transaction, so there
     progress is only written at the end. ``model``: a job with ``bytes_read`` and
@@ -92,7 +92,7 @@ def import_job_run(*, job_id: int) -> ImportJob:
 
 
 def _import_job_work(job: ImportJob) -> None:
-    write, side = _progress_writer(job.pk)
+    write, side = import_progress_writer(job.pk)
     rejects = ContentFile(b"") if job.skip_invalid else None
     try:
         with job.file.open("rb") as stream:

@@ -4,6 +4,7 @@ The overlap invariant lives in the database (ratings.models.work); judgments are
 deleted (ratings.models.judgments). Every model is importable from ``ratings.models``.
 """
 
+from ratings.models.imports import JudgmentImportJob
 from ratings.models.judgments import Judgment, JudgmentQuerySet, Preference, Score, Verdict
 from ratings.models.quality import (
     AgreementSnapshot,
@@ -34,6 +35,7 @@ __all__ = [
     "Item",
     "ItemQuerySet",
     "Judgment",
+    "JudgmentImportJob",
     "JudgmentQuerySet",
     "Preference",
     "QualityRun",

@@ -18,6 +18,8 @@ from rest_framework.test import APIClient
 from conversations.importers.records import RecordError
 from conversations.importers.safe_json import byte_depth, loads
 from conversations.models import Conversation, ImportJob, JobState
+from ratings.models import Judgment
+from tests.ratings.test_judgment_import import SCORE, conv  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.django_db
 
@@ -289,3 +291,57 @@ def test_numbers_beyond_a_double_are_refused_on_both_paths():
             loads(b'{"n": ' + b"9" * 309 + extra + b"}")
     with pytest.raises(RecordError, match="5,000 digits"):
         loads(b'{"n": ' + b"9" * 5000 + b"}")
+
+
+# The judgment import: the same reading, through its command and its API job.
+
+
+def judgment_line(**changes) -> bytes:
+    return json.dumps({**SCORE, **changes}).encode() + b"\n"
+
+
+JUDGMENT_CASES = [
+    ("nul-in-rationale", judgment_line(id="j2", rationale="a\u0000b"), 2, "NUL"),
+    (
+        "deep-scores",
+        judgment_line(id="j2").replace(
+            b'"scores": {', b'"scores": {"x": ' + b"[" * DEEP + b"]" * DEEP + b", ", 1
+        ),
+        2,
+        "nested",
+    ),
+    ("deep-record", b"[" * DEEP + b"]" * DEEP + b"\n", 2, "nested"),
+    ("lone-surrogate", judgment_line(id="j2").replace(b"Right", b"\\udfff", 1), 2, "surrogate"),
+]
+
+
+@pytest.mark.usefixtures("conv")
+@pytest.mark.parametrize("entry", ["command", "api"])
+@pytest.mark.parametrize(
+    ("data", "line", "words"), [pytest.param(*c[1:], id=c[0]) for c in JUDGMENT_CASES]
+)
+def test_hostile_judgment_files_are_refused_with_their_line(
+    entry, data, line, words, project, lead, tmp_path, django_capture_on_commit_callbacks
+):
+    data = judgment_line() + data  # line 1 is valid: nothing written means it too
+    if entry == "command":
+        path = tmp_path / "j.jsonl"
+        path.write_bytes(data)
+        with pytest.raises(CommandError) as exc:
+            call_command("import_judgments", path, project=project.slug, no_progress=True)
+        text = str(exc.value)
+    else:
+        client = APIClient()
+        client.force_authenticate(lead)
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(
+                f"/api/v1/projects/{project.slug}/judgments/import/",
+                {"file": SimpleUploadedFile("j.jsonl", data)},
+                format="multipart",
+            )
+        assert response.status_code == 202, response.content
+        body = client.get(response.json()["status_url"]).json()
+        assert body["state"] == "failed", body
+        text = " ".join([body["failure"], *(e["text"] for e in body["errors"])])
+    assert words in text and f"line {line}" in text, text
+    assert not Judgment.objects.exists()

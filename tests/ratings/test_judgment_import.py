@@ -18,7 +18,7 @@ from rest_framework.test import APIClient
 
 from conversations.models import KBReference, Role
 from conversations.services.imports import transcript_import
-from ratings.models import Item, Judgment, RaterProfile, TaskKind
+from ratings.models import Item, Judgment, JudgmentImportJob, RaterProfile, TaskKind
 from ratings.services.judgment_import import (
     JudgmentImportFailed,
     judgment_import,
@@ -456,27 +456,67 @@ def upload(data: bytes, **fields) -> dict:
     return {"file": SimpleUploadedFile("j.jsonl", data), **fields}
 
 
-def test_api_imports_for_leads(conv, project, lead):
+def post_job(client: APIClient, project, data: bytes, capture, **fields) -> dict:
+    """Upload through the API (202) and read the finished job at its status URL."""
     url = f"/api/v1/projects/{project.slug}/judgments/import/"
-    done = api(lead).post(url, upload(jsonl(SCORE, pair(winner="a"))), format="multipart")
-    assert done.status_code == 201, done.json()
-    assert (done.json()["imported"], done.json()["raters_created"]) == (2, 2)
-    bad = api(lead).post(url, upload(jsonl(pair(winner="x"))), format="multipart")
-    assert bad.status_code == 400
-    assert bad.json()["errors"][0]["field"] == "preference.winner"
-    skipped = api(lead).post(
-        url, upload(jsonl(SCORE, pair(winner="x")), skip_invalid="true"), format="multipart"
+    with capture(execute=True):
+        response = client.post(url, upload(data, **fields), format="multipart")
+    assert response.status_code == 202, response.json()
+    assert response["Location"] == response.json()["status_url"]
+    return client.get(response.json()["status_url"]).json()
+
+
+def test_api_imports_for_leads_in_a_job(conv, project, lead, django_capture_on_commit_callbacks):
+    client = api(lead)
+    done = post_job(
+        client, project, jsonl(SCORE, pair(winner="a")), django_capture_on_commit_callbacks
     )
-    assert skipped.status_code == 201
-    assert (skipped.json()["duplicates"], skipped.json()["rejected"]) == (1, 1)
+    assert (done["state"], done["imported"], done["raters_created"]) == ("succeeded", 2, 2)
+    assert done["progress"] == 1.0
+    bad = post_job(client, project, jsonl(pair(winner="x")), django_capture_on_commit_callbacks)
+    assert bad["state"] == "failed" and "nothing imported" in bad["failure"]
+    assert bad["errors"][0]["field"] == "preference.winner"
+    skipped = post_job(
+        client,
+        project,
+        jsonl(SCORE, pair(winner="x")),
+        django_capture_on_commit_callbacks,
+        skip_invalid="true",
+    )
+    assert skipped["state"] == "succeeded"
+    assert (skipped["duplicates"], skipped["rejected"]) == (1, 1)
+    rejects = client.get(skipped["rejects_url"])
+    assert b"preference.winner" in b"".join(rejects.streaming_content)
     assert Judgment.objects.count() == 2
 
 
-def test_api_sends_large_files_to_the_command(conv, project, lead, monkeypatch):
-    monkeypatch.setattr("ratings.api_judgment_import.SYNC_IMPORT_MAX_BYTES", 10)
+def test_api_job_is_queued_after_commit_and_run_by_its_task(
+    conv, project, lead, django_capture_on_commit_callbacks
+):
+    url = f"/api/v1/projects/{project.slug}/judgments/import/"
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = api(lead).post(url, upload(jsonl(SCORE)), format="multipart")
+    assert response.status_code == 202 and response.json()["state"] == "queued"
+    assert len(callbacks) == 1 and not Judgment.objects.exists()
+    callbacks[0]()
+    assert Judgment.objects.count() == 1
+
+
+def test_api_refuses_an_upload_over_the_limit(conv, project, lead, settings):
+    settings.IMPORT_MAX_UPLOAD_BYTES = 10
     url = f"/api/v1/projects/{project.slug}/judgments/import/"
     response = api(lead).post(url, upload(jsonl(SCORE)), format="multipart")
-    assert response.status_code == 413 and "import_judgments" in response.json()["file"][0]
+    assert response.status_code == 413
+    assert "uploads are limited to 10" in response.json()["file"][0]
+    assert not JudgmentImportJob.objects.exists()
+
+
+def test_job_status_is_for_the_project_leads_only(
+    conv, project, lead, member, django_capture_on_commit_callbacks
+):
+    job = post_job(api(lead), project, jsonl(SCORE), django_capture_on_commit_callbacks)
+    assert api(member(Role.EVALUATOR)).get(job["status_url"]).status_code == 404
+    assert api(UserFactory()).get(job["status_url"]).status_code == 404
 
 
 def test_api_refuses_non_leads_and_hides_the_project_from_non_members(conv, project, member):
