@@ -8,7 +8,9 @@ from ratings.models.imports import JudgmentImportJob
 from ratings.models.judgments import Judgment, JudgmentQuerySet, Preference, Score, Verdict
 from ratings.models.quality import (
     AgreementSnapshot,
+    DriftCursor,
     DriftFlag,
+    FlagMethod,
     FlagState,
     QualityRun,
     RaterProfile,
@@ -30,7 +32,9 @@ __all__ = [
     "AssignmentQuerySet",
     "AssignmentState",
     "Criterion",
+    "DriftCursor",
     "DriftFlag",
+    "FlagMethod",
     "FlagState",
     "Item",
     "ItemQuerySet",

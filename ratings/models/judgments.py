@@ -69,6 +69,9 @@ class Judgment(models.Model):
     rationale = models.TextField(blank=True)
     time_on_task_ms = models.PositiveIntegerField(null=True, blank=True)
     is_external = models.BooleanField(default=False)
+    # an imported judgment that counts for agreement, rater quality, gold accuracy and drift
+    # like one made here (the team's own history, imported with --count-for-quality)
+    counts_for_quality = models.BooleanField(default=False)
     source = models.CharField(max_length=64, blank=True)
     external_id = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField()

@@ -26,8 +26,30 @@ class FlagState(models.TextChoices):
     RESOLVED = "resolved"
 
 
+class FlagMethod(models.TextChoices):
+    # one Benjamini-Hochberg family per run over re-tested windows (before issue 14): no
+    # guarantee across runs, so such a flag never pauses a queue
+    BATCH = "", "Batch (no guarantee across runs)"
+    # each complete window tested once at a fixed level (ratings.drift.online)
+    ONLINE = "online", "Complete windows, each tested once"
+
+
+class DriftFlagQuerySet(models.QuerySet["DriftFlag"]):
+    def pausing(self) -> "DriftFlagQuerySet":
+        """The flags that pause a rater's queue when the project says so: open, raised by the
+        method whose false-alarm guarantee holds across runs, and still supported by the
+        latest data."""
+        return self.filter(state=FlagState.OPEN, method=FlagMethod.ONLINE, is_supported=True)
+
+
 class DriftFlag(models.Model):
-    """A rater whose quality or habits changed, with the evidence. Written by quality runs."""
+    """A rater whose quality or habits changed, with the evidence. Written by quality runs.
+
+    ``window_start`` is when the flagged window began (the change happened at or before it,
+    at most one window earlier); ``evidence`` holds the test (``p_value`` against ``alpha``),
+    the compared values and ``summary``, one sentence for a lead. ``is_supported`` says
+    whether the latest data still shows the change (``support`` holds that re-check); a flag
+    that lost its support is kept, marked, with ``unsupported_since``."""
 
     project = models.ForeignKey(
         "conversations.Project", on_delete=models.CASCADE, related_name="drift_flags"
@@ -50,6 +72,17 @@ class DriftFlag(models.Model):
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    method = models.CharField(
+        max_length=16, choices=FlagMethod.choices, default=FlagMethod.BATCH, blank=True
+    )
+    is_supported = models.BooleanField(
+        default=True, help_text="Whether the latest data still shows the change."
+    )
+    support = models.JSONField(default=dict, blank=True, help_text="The latest re-check.")
+    support_checked_at = models.DateTimeField(null=True, blank=True)
+    unsupported_since = models.DateTimeField(null=True, blank=True)
+
+    objects = DriftFlagQuerySet.as_manager()
 
     class Meta:
         constraints = [
@@ -61,6 +94,31 @@ class DriftFlag(models.Model):
 
     def __str__(self) -> str:
         return f"{self.detector} flag on {self.rater} ({self.state})"
+
+
+class DriftCursor(models.Model):
+    """How many complete windows of a rater's stream a detector has tested in a project:
+    each window is tested once, by the first quality run that sees it complete."""
+
+    project = models.ForeignKey(
+        "conversations.Project", on_delete=models.CASCADE, related_name="drift_cursors"
+    )
+    rater = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="drift_cursors"
+    )
+    detector = models.CharField(max_length=32)
+    windows_tested = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "rater", "detector"], name="drift_cursor_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.detector} of {self.rater_id}: {self.windows_tested} windows"
 
 
 class RunState(models.TextChoices):
