@@ -77,9 +77,7 @@ def up(args: list[str]) -> None:
             "-A",
             "config",
             "worker",
-            "--pool",
-            "threads",
-            "-c",
+            "-c",  # the default (prefork) pool, as in production
             "2",
             "--loglevel",
             "WARNING",
