@@ -22,11 +22,12 @@ NUMERIC_SCALES = (Scale.LIKERT.value, Scale.BINARY.value)
 
 
 # Bootstrap replicates one leaderboard request may ask for, per role. Replicates cost CPU in
-# the web process, linearly (n_boot=10000 took 5.7 s of CPU on the audit's data, so about
-# 0.6 s per 1000): a data consumer gets the default, a lead five times more for a final
-# report. Larger values answer 400 naming the maximum (docs/reports.md).
+# the web process, linearly, and more with more models (0.6 s per 1000 on the audit's data,
+# 1.8 s with 12 models and 3,000 battles): a data consumer gets the default, a lead twice
+# that for a final report (2,000 is the usual size for percentile intervals). Larger values
+# answer 400 naming the maximum (docs/reports.md).
 DEFAULT_BOOT = 1000
-BOOT_LIMITS: dict[str, int] = {Role.LEAD: 5000, Role.CONSUMER: 1000}
+BOOT_LIMITS: dict[str, int] = {Role.LEAD: 2000, Role.CONSUMER: 1000}
 
 
 def boot_limit(role: str | None) -> int:

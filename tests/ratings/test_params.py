@@ -133,7 +133,7 @@ def test_item_list_api_kind_filter_still_works(rated_project, lead):
 
 
 def test_the_documented_limits():
-    assert BOOT_LIMITS == {Role.LEAD: 5000, Role.CONSUMER: 1000} and DEFAULT_BOOT == 1000
+    assert BOOT_LIMITS == {Role.LEAD: 2000, Role.CONSUMER: 1000} and DEFAULT_BOOT == 1000
 
 
 @pytest.mark.parametrize("role", [Role.LEAD, Role.CONSUMER])
