@@ -157,6 +157,7 @@ def job_run(model: type[J], job_id: int, work: Callable[[J], None]) -> J:
     )
     job = model.objects.get(pk=job_id)
     if not claimed:
+        logger.info("%s is not queued: left as it is", job)
         return job
     with heartbeat(job):
         try:
