@@ -134,3 +134,12 @@ class QueueForm(forms.Form):
                 raise forms.ValidationError({"id_file": "the id list must be UTF-8 text"}) from None
         data["ids"] = ids or None
         return data
+
+
+class JudgmentImportForm(forms.Form):
+    file = forms.FileField(help_text="JSONL, optionally gzip-compressed.")
+    skip_invalid = forms.BooleanField(
+        required=False,
+        help_text="Import the valid records and keep the invalid ones in a rejects file. "
+        "Off: any invalid record means nothing is imported.",
+    )

@@ -21,3 +21,11 @@ urlpatterns = [
     path("assignments/<int:pk>/skip/", views.skip, name="skip"),
     path("judgments/<int:pk>/edit/", views.edit_judgment, name="edit-judgment"),
 ]
+    path(
+        "projects/<slug:slug>/judgments/import/",
+        views.judgment_import_upload,
+        name="judgment-import",
+    ),
+    path(
+        "judgment-imports/<int:pk>/", views.judgment_import_detail, name="judgment-import-detail"
+    ),

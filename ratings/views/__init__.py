@@ -1,5 +1,6 @@
 """The rater web UI: rate, skip, my history and edits; the lead's project page and set-up."""
 
+from ratings.views.judgment_import import judgment_import_detail, judgment_import_upload
 from ratings.views.projects import home, item_detail, project_page, project_settings
 from ratings.views.quality import quality_dashboard, quality_rater
 from ratings.views.rating import edit_judgment, guidelines, my_judgments, rate, skip, submit
@@ -9,6 +10,8 @@ __all__ = [
     "guidelines",
     "home",
     "item_detail",
+    "judgment_import_detail",
+    "judgment_import_upload",
     "my_judgments",
     "project_page",
     "project_settings",

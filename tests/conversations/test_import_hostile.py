@@ -316,12 +316,12 @@ JUDGMENT_CASES = [
 
 
 @pytest.mark.usefixtures("conv")
-@pytest.mark.parametrize("entry", ["command", "api"])
+@pytest.mark.parametrize("entry", ENTRIES)
 @pytest.mark.parametrize(
     ("data", "line", "words"), [pytest.param(*c[1:], id=c[0]) for c in JUDGMENT_CASES]
 )
 def test_hostile_judgment_files_are_refused_with_their_line(
-    entry, data, line, words, project, lead, tmp_path, django_capture_on_commit_callbacks
+    entry, data, line, words, project, lead, tmp_path, client, django_capture_on_commit_callbacks
 ):
     data = judgment_line() + data  # line 1 is valid: nothing written means it too
     if entry == "command":
@@ -330,6 +330,16 @@ def test_hostile_judgment_files_are_refused_with_their_line(
         with pytest.raises(CommandError) as exc:
             call_command("import_judgments", path, project=project.slug, no_progress=True)
         text = str(exc.value)
+    elif entry == "page":
+        client.force_login(lead)
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(
+                f"/projects/{project.slug}/judgments/import/",
+                {"file": SimpleUploadedFile("j.jsonl", data)},
+            )
+        assert response.status_code == 302, response.content[:2000]
+        text = client.get(response["Location"]).content.decode()
+        assert 'data-testid="job-state">failed<' in text
     else:
         client = APIClient()
         client.force_authenticate(lead)

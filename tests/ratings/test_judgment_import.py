@@ -519,6 +519,29 @@ def test_job_status_is_for_the_project_leads_only(
     assert api(UserFactory()).get(job["status_url"]).status_code == 404
 
 
+def test_the_page_uploads_a_job_and_shows_its_state(
+    conv, project, lead, member, client, settings, django_capture_on_commit_callbacks
+):
+    client.force_login(lead)
+    page = f"/projects/{project.slug}/judgments/import/"
+    assert "Import judgments into" in client.get(page).content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(page, {"file": SimpleUploadedFile("j.jsonl", jsonl(SCORE))})
+    assert response.status_code == 302
+    shown = client.get(response["Location"]).content.decode()
+    assert 'data-testid="job-state">succeeded<' in shown
+    assert 'data-testid="imported">1<' in shown
+    assert "j.jsonl" in client.get(page).content.decode()  # in the recent imports
+    settings.IMPORT_MAX_UPLOAD_BYTES = 10
+    refused = client.post(page, {"file": SimpleUploadedFile("j.jsonl", jsonl(SCORE))})
+    assert refused.status_code == 200
+    assert "uploads are limited to 10" in refused.content.decode()
+    assert JudgmentImportJob.objects.count() == 1
+    client.force_login(member(Role.EVALUATOR))
+    assert client.get(page).status_code == 403
+    assert client.get(response["Location"]).status_code == 404
+
+
 def test_api_refuses_non_leads_and_hides_the_project_from_non_members(conv, project, member):
     url = f"/api/v1/projects/{project.slug}/judgments/import/"
     evaluator = api(member(Role.EVALUATOR)).post(url, upload(jsonl(SCORE)), format="multipart")
