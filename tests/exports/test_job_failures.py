@@ -1,7 +1,7 @@
 """Every kind of job ends failed, with a sentence for a person, whatever its work raises.
 
 A table: each job kind (its service, the call inside it that is made to fail) crossed with the
-exceptions real inputs and real machines raise (conversations/jobs.py). The exports app is the
+exceptions real inputs and real machines raise (4 kinds x 10 exceptions) (conversations/jobs.py). The exports app is the
 highest one, so the table can name every kind of job from here.
 """
 
@@ -19,7 +19,11 @@ from conversations.models import ImportJob, JobState
 from conversations.services.import_jobs import import_job_create, import_job_run
 from exports.models import ExportJob
 from exports.services import export_job_create, export_job_run
-from ratings.models import QualityRun
+from ratings.models import JudgmentImportJob, QualityRun
+from ratings.services.judgment_import.jobs import (
+    judgment_import_job_create,
+    judgment_import_job_run,
+)
 from ratings.services.quality import quality_compute
 
 pytestmark = pytest.mark.django_db
@@ -61,6 +65,12 @@ def start_export(project, lead):
     return export_job_run(job_id=job.pk)
 
 
+def start_judgment_import(project, lead):
+    upload = SimpleUploadedFile("j.jsonl", b"{}\n")
+    job = judgment_import_job_create(project=project, user=lead, upload=upload)
+    return judgment_import_job_run(job_id=job.pk)
+
+
 def start_quality(project, lead):
     with pytest.raises(Exception):  # noqa: B017 - a run re-raises so that Celery logs it
         quality_compute(project_id=project.pk, trigger="manual", force=True)
@@ -71,6 +81,14 @@ KINDS = {
     "import": (
         Kind("import", "conversations.services.import_jobs.transcript_import", ImportJob),
         start_import,
+    ),
+    "judgment import": (
+        Kind(
+            "judgment import",
+            "ratings.services.judgment_import.jobs.judgment_import",
+            JudgmentImportJob,
+        ),
+        start_judgment_import,
     ),
     "export": (Kind("export", "exports.services.run_export", ExportJob), start_export),
     "quality": (Kind("quality", "ratings.services.quality.runs.load", QualityRun), start_quality),
