@@ -1,6 +1,7 @@
 """Export jobs: created by leads and data consumers, rendered by a worker, downloaded later."""
 
 import shutil
+from datetime import UTC
 from pathlib import Path
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -140,7 +141,7 @@ def _export_job_work(job: ExportJob) -> None:
             project=job.project,
             options=options,
             out_dir=out,
-            base_name=f"{job.project.slug}-{job.format}",
+            base_name=export_base_name(job),
             created_by=job.created_by.username if job.created_by else "",
             progress=progress,
         )
@@ -160,6 +161,13 @@ def _export_job_work(job: ExportJob) -> None:
         files=files,
         finished_at=timezone.now(),
     )
+
+
+def export_base_name(job: ExportJob) -> str:
+    """The stem of a job's files: project, format, the job's time (UTC) and number, so the
+    downloads of different jobs never share a name (``demo-trl-20250301T101500Z-job7``)."""
+    at = job.created_at.astimezone(UTC)
+    return f"{job.project.slug}-{job.format}-{at:%Y%m%dT%H%M%SZ}-job{job.pk}"
 
 
 def export_file_path(*, job: ExportJob, user, name: str) -> Path:

@@ -4,12 +4,13 @@ Each function returns a complete ``<svg>`` element as safe HTML. The data behind
 is also served by the API and as CSV (``ratings/api_quality.py``).
 """
 
+import math
 from datetime import date
 from html import escape
 
 from django.utils.safestring import SafeString, mark_safe
 
-W, H, PAD_L, PAD_R, PAD_T, PAD_B = 640, 220, 44, 16, 14, 34
+W, H, PAD_L, PAD_R, PAD_T, PAD_B = 640, 240, 58, 16, 14, 50
 PALETTE = ["#2457c5", "#c2410c", "#15803d", "#7c3aed", "#b91c1c", "#0e7490", "#a16207"]
 
 
@@ -24,21 +25,75 @@ def _y_scale(lo: float, hi: float):
     return lambda y: PAD_T + (1 - (y - lo) / span) * (H - PAD_T - PAD_B)
 
 
-def _axes(y_lo: float, y_hi: float, y, x_labels: list[tuple[float, str]]) -> list[str]:
+def nice_ticks(lo: float, hi: float, *, count: int = 5) -> list[float]:
+    """Round tick values (steps of 1, 2, 2.5 or 5 times a power of ten) covering [lo, hi],
+    all inside it: the axis is then drawn from the first tick to the last."""
+    if hi <= lo:
+        hi = lo + 1.0
+    raw = (hi - lo) / count
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
+    first = math.ceil(lo / step - 1e-9) * step
+    ticks = []
+    v = first
+    while v <= hi + 1e-9:
+        ticks.append(round(v, 10))
+        v += step
+    return ticks
+
+
+def axis_range(values: list[float], bounds: tuple[float, float] | None) -> tuple[float, float]:
+    """The y range to draw: the data padded by a tenth, widened to round ticks, and never
+    beyond the metric's own ``bounds`` (an agreement is not drawn above 1)."""
+    lo, hi = min(values), max(values)
+    pad = (hi - lo) * 0.1 or 0.1
+    lo, hi = lo - pad, hi + pad
+    if bounds:
+        lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
+    step_ticks = nice_ticks(lo, hi)
+    step = step_ticks[1] - step_ticks[0] if len(step_ticks) > 1 else 1.0
+    lo = round(math.floor(lo / step + 1e-9) * step, 10)
+    hi = round(math.ceil(hi / step - 1e-9) * step, 10)
+    if bounds:
+        lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
+    return lo, hi
+
+
+def _fmt(v: float) -> str:
+    return f"{v:g}" if abs(v) >= 0.01 or v == 0 else f"{v:.2g}"
+
+
+def _axes(
+    y_lo: float,
+    y_hi: float,
+    y,
+    x_labels: list[tuple[float, str, str]],
+    *,
+    x_title: str = "",
+    y_title: str = "",
+) -> list[str]:
     parts = [
         f'<line x1="{PAD_L}" y1="{H - PAD_B}" x2="{W - PAD_R}" y2="{H - PAD_B}" class="axis"/>'
     ]
-    for i in range(5):
-        v = y_lo + (y_hi - y_lo) * i / 4
+    for v in nice_ticks(y_lo, y_hi):
         parts.append(
             f'<line x1="{PAD_L}" y1="{y(v):.1f}" x2="{W - PAD_R}" y2="{y(v):.1f}" class="grid"/>'
         )
         parts.append(
-            f'<text x="{PAD_L - 6}" y="{y(v) + 4:.1f}" text-anchor="end" class="tick">{v:.2f}</text>'
+            f'<text x="{PAD_L - 6}" y="{y(v) + 4:.1f}" text-anchor="end" class="tick">{_fmt(v)}</text>'
         )
-    for x, label in x_labels:
+    for x, label, anchor in x_labels:
         parts.append(
-            f'<text x="{x:.1f}" y="{H - PAD_B + 16}" text-anchor="middle" class="tick">{escape(label)}</text>'
+            f'<text x="{x:.1f}" y="{H - PAD_B + 16}" text-anchor="{anchor}" class="tick">{escape(label)}</text>'
+        )
+    if x_title:
+        parts.append(
+            f'<text x="{(PAD_L + W - PAD_R) / 2:.0f}" y="{H - 8}" text-anchor="middle" class="axis-title">{escape(x_title)}</text>'
+        )
+    if y_title:
+        mid = (PAD_T + H - PAD_B) / 2
+        parts.append(
+            f'<text x="14" y="{mid:.0f}" transform="rotate(-90 14 {mid:.0f})" text-anchor="middle" class="axis-title">{escape(y_title)}</text>'
         )
     return parts
 
@@ -48,12 +103,17 @@ def line_chart(
     *,
     title: str,
     y_range: tuple[float, float] | None = None,
+    bounds: tuple[float, float] | None = None,
     markers: list[dict] | None = None,
+    x_title: str = "Date",
+    y_title: str = "",
 ) -> SafeString:
     """Lines over time with optional confidence bands and vertical markers.
 
     ``series``: [{"name", "points": [(datetime or date, value, low, high)]}]; ``markers``:
     [{"at": datetime or date, "label"}] drawn as dashed vertical lines (drift flags).
+    ``y_range`` fixes the y axis; otherwise it fits the data, with round ticks, within the
+    metric's ``bounds``.
     """
     points = [(p[0], p[1]) for s in series for p in s["points"] if p[1] is not None]
     if not points:
@@ -70,13 +130,14 @@ def line_chart(
     values = [p[1] for p in points] + [
         p[k] for s in series for p in s["points"] for k in (2, 3) if len(p) > k and p[k] is not None
     ]
-    lo, hi = y_range if y_range else (min(values), max(values))
-    if y_range is None:
-        pad = (hi - lo) * 0.1 or 0.1
-        lo, hi = lo - pad, hi + pad
+    lo, hi = y_range if y_range else axis_range(values, bounds)
     x, y = _x_scale(xs), _y_scale(lo, hi)
     first, last = min(points, key=lambda p: ts(p[0]))[0], max(points, key=lambda p: ts(p[0]))[0]
-    parts = _axes(lo, hi, y, [(x(ts(first)), str(first)[:10]), (x(ts(last)), str(last)[:10])])
+    # the end labels are anchored inwards, so neither is cut by the chart's edge
+    x_labels = [(x(ts(first)), str(first)[:10], "start")]
+    if str(last)[:10] != str(first)[:10]:
+        x_labels.append((x(ts(last)), str(last)[:10], "end"))
+    parts = _axes(lo, hi, y, x_labels, x_title=x_title, y_title=y_title)
     for i, s in enumerate(series):
         color = PALETTE[i % len(PALETTE)]
         pts = sorted((p for p in s["points"] if p[1] is not None), key=lambda p: ts(p[0]))
@@ -111,14 +172,25 @@ def line_chart(
 
 
 def bar_chart(
-    bars: list[tuple[str, float]], *, title: str, y_range: tuple[float, float] | None = None
+    bars: list[tuple[str, float]],
+    *,
+    title: str,
+    y_range: tuple[float, float] | None = None,
+    x_title: str = "",
+    y_title: str = "",
 ) -> SafeString:
     if not bars:
         return mark_safe(f'<p class="muted chart-empty">{escape(title)}: no data yet.</p>')
-    lo, hi = y_range or (min(0.0, min(v for _, v in bars)), max(v for _, v in bars) or 1.0)
+    if y_range:
+        lo, hi = y_range
+    else:
+        ticks = nice_ticks(min(0.0, min(v for _, v in bars)), max(v for _, v in bars) or 1.0)
+        step = ticks[1] - ticks[0] if len(ticks) > 1 else 1.0
+        lo = min(0.0, min(v for _, v in bars))
+        hi = math.ceil((max(v for _, v in bars) or 1.0) / step - 1e-9) * step
     y = _y_scale(lo, hi)
     step = (W - PAD_L - PAD_R) / len(bars)
-    parts = _axes(lo, hi, y, [])
+    parts = _axes(lo, hi, y, [], x_title=x_title, y_title=y_title)
     for i, (label, value) in enumerate(bars):
         x0 = PAD_L + i * step + step * 0.15
         top, base = y(max(value, lo)), y(max(lo, 0))
@@ -134,32 +206,65 @@ def bar_chart(
     )
 
 
+def confusion_title(block: str) -> str:
+    """A confusion block's name (``kind/criterion``, criterion empty for the overall answer)
+    as a reader says it: ``pairwise/`` -> "Pairwise: overall preference"."""
+    kind, _, criterion = block.partition("/")
+    label = {"score": "Scores", "pairwise": "Pairwise", "kb_verify": "KB verdicts"}.get(
+        kind, kind.replace("_", " ").capitalize()
+    )
+    if criterion:
+        return f"{label}: {criterion.replace('_', ' ')}"
+    return f"{label}: {'overall preference' if kind == 'pairwise' else 'overall'}"
+
+
 def heatmap(labels: list[str], matrix: list[list[float]], *, title: str) -> SafeString:
-    """A confusion (coincidence) matrix: darker cells, more pairs of raters gave that pair."""
+    """A confusion (coincidence) matrix: darker cells, more pairs of raters gave that pair.
+    A colour scale under the grid says what the shades mean."""
     n = len(labels)
     if not n:
         return mark_safe("")
-    cell, off = 44, 90
+    cell, off = 44, 96
     size = off + cell * n + 10
+    scale_h = 46
     peak = max((v for row in matrix for v in row), default=0) or 1
-    parts = []
+    parts = [
+        f'<text x="{off + cell * n / 2:.0f}" y="14" text-anchor="middle" class="axis-title">'
+        "Other rater's answer</text>",
+        f'<text x="14" y="{off + cell * n / 2:.0f}" transform="rotate(-90 14 {off + cell * n / 2:.0f})" '
+        'text-anchor="middle" class="axis-title">This rater\'s answer</text>',
+    ]
     for i, label in enumerate(labels):
         parts.append(
-            f'<text x="{off - 6}" y="{off + i * cell + cell / 2 + 4:.0f}" text-anchor="end" class="tick">{escape(label[:12])}</text>'
+            f'<text x="{off - 6}" y="{off + i * cell + cell / 2 + 4:.0f}" text-anchor="end" class="tick">{escape(str(label)[:12])}<title>{escape(str(label))}</title></text>'
         )
         parts.append(
-            f'<text x="{off + i * cell + cell / 2:.0f}" y="{off - 8}" text-anchor="middle" class="tick">{escape(label[:12])}</text>'
+            f'<text x="{off + i * cell + cell / 2:.0f}" y="{off - 8}" text-anchor="middle" class="tick">{escape(str(label)[:7])}<title>{escape(str(label))}</title></text>'
         )
         for j in range(n):
             v = matrix[i][j]
             shade = 0.08 + 0.85 * (v / peak)
+            ink = "#fff" if shade > 0.55 else "#111"
             parts.append(
-                f'<rect x="{off + j * cell}" y="{off + i * cell}" width="{cell - 2}" height="{cell - 2}" fill="#2457c5" fill-opacity="{shade:.2f}" class="cell"><title>{escape(labels[i])} / {escape(labels[j])}: {v:g}</title></rect>'
+                f'<rect x="{off + j * cell}" y="{off + i * cell}" width="{cell - 2}" height="{cell - 2}" fill="#2457c5" fill-opacity="{shade:.2f}" class="cell"><title>{escape(str(labels[i]))} / {escape(str(labels[j]))}: {v:g}</title></rect>'
             )
             parts.append(
-                f'<text x="{off + j * cell + cell / 2 - 1:.0f}" y="{off + i * cell + cell / 2 + 4:.0f}" text-anchor="middle" class="cell-label">{v:.0f}</text>'
+                f'<text x="{off + j * cell + cell / 2 - 1:.0f}" y="{off + i * cell + cell / 2 + 4:.0f}" text-anchor="middle" class="cell-label" style="fill:{ink}">{v:.0f}</text>'
             )
-    svg = f'<svg viewBox="0 0 {size} {size}" role="img" aria-label="{escape(title)}" class="chart heatmap" style="max-width:{size}px">{"".join(parts)}</svg>'
+    # the colour scale: ten steps from none to the busiest cell
+    top = off + cell * n + 12
+    width = min(cell * n, 220)
+    for k in range(10):
+        parts.append(
+            f'<rect x="{off + k * width / 10:.1f}" y="{top}" width="{width / 10 + 0.5:.1f}" height="10" fill="#2457c5" fill-opacity="{0.08 + 0.85 * k / 9:.2f}" class="scale"/>'
+        )
+    parts.append(
+        f'<text x="{off}" y="{top + 24}" class="tick" data-scale="min">0</text>'
+        f'<text x="{off + width}" y="{top + 24}" text-anchor="end" class="tick" data-scale="max">{peak:g}</text>'
+        f'<text x="{off + width / 2:.0f}" y="{top + 38}" text-anchor="middle" class="tick">pairs of answers</text>'
+    )
+    height = size + scale_h
+    svg = f'<svg viewBox="0 0 {size} {height}" role="img" aria-label="{escape(title)}" class="chart heatmap" style="max-width:{size}px">{"".join(parts)}</svg>'
     return mark_safe(
         f'<figure class="chart-figure"><figcaption>{escape(title)}</figcaption>{svg}</figure>'
     )

@@ -1,6 +1,7 @@
 """The leads' quality dashboard and one rater's page."""
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -35,11 +36,16 @@ def quality_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
     series = agreement_series(project)
     charts = {
         "agreement": charts_mod.line_chart(
-            series, title="Agreement over time (95% bootstrap bands)"
+            series,
+            title="Agreement over time (95% bootstrap bands)",
+            bounds=(-1.0, 1.0),
+            y_title="Agreement",
         ),
         "confusion": [
             charts_mod.heatmap(
-                block["labels"], block["matrix"], title=f"Rater-pair coincidences: {name}"
+                block["labels"],
+                block["matrix"],
+                title=f"Rater-pair coincidences: {charts_mod.confusion_title(name)}",
             )
             for name, block in (run.confusion if run else {}).items()
         ],
@@ -55,6 +61,8 @@ def quality_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
             "raters": rater_table(project, run),
             "agreements": sorted(latest.values(), key=lambda a: (a.kind, a.criterion, a.metric)),
             "contested": (run.contested if run else [])[:20],
+            # below this many items an agreement figure is shown greyed, with a note
+            "min_items": settings.QUALITY_MIN_SHARED_ITEMS,
         },
     )
 
@@ -108,6 +116,7 @@ def quality_rater(request: HttpRequest, slug: str, rater_id: int) -> HttpRespons
         ],
         title="Agreement over time, drift flags marked",
         y_range=(0, 1),
+        y_title="Agreement",
         markers=[
             {"at": f["window_start"].date(), "label": f"{f['detector']} ({f['state']})"}
             for f in flags

@@ -1,5 +1,6 @@
 """The lead's quality dashboard, the exports page and the reports, in a real browser."""
 
+import re
 from datetime import timedelta
 
 import numpy as np
@@ -22,7 +23,11 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 def judged_project(lead):
     project = ProjectFactory(name="Judged", overlap=3, gold_rate=0, has_scoring=False)
     membership_set(project=project, user=lead, role=Role.LEAD)
-    rubric_set(project=project, user=lead, criteria=[{"key": "helpfulness", "points": 5}])
+    rubric_set(
+        project=project,
+        user=lead,
+        criteria=[{"key": "helpfulness", "points": 5, "anchors": ["Poor", "Excellent"]}],
+    )
     for i in range(20):
         pairwise_conversation(project, external_id=f"c{i}")
     items_queue(project=project, user=lead)
@@ -56,6 +61,16 @@ def test_dashboard_draws_charts_and_sorts_the_rater_table(page, login_as, lead, 
     chart = page.locator("[data-testid=agreement-chart] svg.line-chart")
     assert chart.is_visible() and chart.bounding_box()["width"] > 300
     assert page.locator("svg.heatmap rect.cell").count() == 9  # A better / tie / B better
+    # round ticks inside the metric's range, axis titles, end labels inside the chart
+    ticks = [float(t) for t in chart.locator("text.tick").all_text_contents() if "-" not in t[1:]]
+    assert ticks and all(-1 <= t <= 1 and round(t, 2) == t for t in ticks)
+    assert chart.locator("text.axis-title").all_text_contents() == ["Date", "Agreement"]
+    dates = chart.locator("text.tick", has_text=re.compile(r"^\d{4}-\d\d-\d\d$"))
+    assert dates.first.get_attribute("text-anchor") == "start"  # drawn inwards: not clipped
+    heatmap = page.locator("svg.heatmap").first
+    assert heatmap.locator("rect.scale").count() == 10  # the colour scale
+    title = page.locator(".charts-grid figcaption").first.inner_text()
+    assert title == "Rater-pair coincidences: Pairwise: overall preference"
     table = page.locator("[data-testid=rater-table]")
 
     def names():
@@ -95,8 +110,11 @@ def test_consumer_exports_and_downloads(page, login_as, judged_project):
     jobs = page.locator("[data-testid=export-jobs]")
     jobs.get_by_text("succeeded").wait_for()
     job = ExportJob.objects.get()
+    # the name says the project, the format and the job's time, so downloads never collide
+    stem = f"{project.slug}-trl-conversational-{job.created_at:%Y%m%dT%H%M%SZ}-job{job.pk}"
     with page.expect_download() as download:
-        jobs.get_by_role("link", name=f"{project.slug}-trl-conversational.jsonl").click()
+        jobs.get_by_role("link", name=f"{stem}.jsonl").click()
+    assert download.value.suggested_filename == f"{stem}.jsonl"
     path = download.value.path()
     with open(path, encoding="utf-8") as f:
         assert sum(1 for _ in f) == job.rows_written > 0

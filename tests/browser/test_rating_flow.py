@@ -510,7 +510,7 @@ def test_kb_verdicts_that_need_words_move_focus_to_their_field(page, login_as, s
     expect(corrected).not_to_be_focused()
     expect(missing).not_to_be_focused()
 
-    page.get_by_text("Incomplete", exact=True).click()  # by mouse as well
+    page.locator("label.opt", has_text="Incomplete").click()  # by mouse as well
     expect(missing).to_be_focused()
     page.keyboard.type("Refunds go to the original card.")
     page.keyboard.press("Escape")
