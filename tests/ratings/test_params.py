@@ -1,5 +1,6 @@
 """Malformed parameters answer 400, never 500; expensive ones are bounded per role."""
 
+import re
 import time
 from datetime import timedelta
 
@@ -175,3 +176,62 @@ def test_leaderboard_rejects_malformed_n_boot(client, project, member, value):
     client.force_login(user)
     response = client.get(f"/projects/{project.slug}/reports/leaderboard/", {"n_boot": value})
     assert response.status_code == 400
+
+
+# ---------------------------------------------------------------------------
+# Every page and API of ratings and exports: NUL in any query parameter is no 500
+# ---------------------------------------------------------------------------
+
+PARAMS = [
+    "kind",
+    "criterion",
+    "metric",
+    "model",
+    "topic",
+    "source",
+    "date_from",
+    "date_to",
+    "n_boot",
+    "seed",
+    "confidence",
+    "include_external",
+    "limit",
+    "offset",
+    "current",
+    "format",
+    "state",
+    "flag",
+    "extra",
+]
+
+
+def get_routes(patterns=None, prefix=""):
+    """(route, names of its URL arguments) of every URL of the ratings and exports apps."""
+    from django.urls import URLPattern, URLResolver, get_resolver
+
+    for p in patterns if patterns is not None else get_resolver().url_patterns:
+        if isinstance(p, URLResolver):
+            yield from get_routes(p.url_patterns, prefix + str(p.pattern))
+        elif isinstance(p, URLPattern):
+            module = getattr(p.callback, "__module__", "")
+            if module.startswith(("ratings.", "exports.")):
+                yield prefix + str(p.pattern), list(p.pattern.converters)
+
+
+def test_nul_in_the_query_parameters_is_never_a_server_error(client, rated_project, lead):
+    """Every GET of the ratings and exports apps, with a NUL in each parameter any of them
+    reads: a refusal (400, 404, 405) or an answer that ignores them, never a 500."""
+    item = Item.objects.filter(project=rated_project).first()
+    values = {"slug": rated_project.slug, "pk": item.pk, "rater_id": lead.pk}
+    values |= {"kind": "score", "name": "x.jsonl"}
+    client.force_login(lead)
+    tried = 0
+    for route, args in get_routes():
+        path = "/" + route
+        for arg in args:
+            path = re.sub(rf"<(\w+:)?{arg}>", str(values[arg]), path)
+        assert "<" not in path, path
+        response = client.get(path, dict.fromkeys(PARAMS, "\x00"))
+        assert response.status_code < 500, (path, response.status_code)
+        tried += 1
+    assert tried > 20
