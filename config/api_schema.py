@@ -57,12 +57,10 @@ def _split_doc(doc: str) -> tuple[str, str]:
 
 class AutoSchema(SpectacularAutoSchema):
     def get_serializer_name(self, serializer, direction) -> str:
-        cls = serializer.__class__
-        outer, _, inner = cls.__qualname__.rpartition(".")
-        if not outer:
+        view, *nested = serializer.__class__.__qualname__.split(".")
+        if not nested:
             return super().get_serializer_name(serializer, direction)
-        view = outer.split(".")[-1].removesuffix("Api")
-        return view + inner.removesuffix("Serializer")
+        return view.removesuffix("Api") + "".join(n.removesuffix("Serializer") for n in nested)
 
     def _docstring(self) -> str:
         method = getattr(self.view, getattr(self.view, "action", self.method.lower()), None)

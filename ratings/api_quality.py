@@ -12,11 +12,12 @@ from rest_framework.views import APIView
 from config.renderers import CSVRenderer
 from conversations.models import Project, Role
 from conversations.services.access import require_role
-from ratings.models import DriftFlag, TaskKind
+from ratings.models import DriftFlag, RunState, TaskKind
 from ratings.quality_selectors import (
     agreement_history,
     latest_run,
     project_rater,
+    quality_status,
     rater_table,
     rater_trend,
 )
@@ -103,6 +104,28 @@ class ContestedApi(QualityApi):
 
 class QualityRunApi(APIView):
     """Ask for a quality run now. A worker computes it; answers 202."""
+
+    class StatusSerializer(serializers.Serializer):
+        class RunSerializer(serializers.Serializer):
+            id = serializers.IntegerField()
+            state = serializers.ChoiceField(RunState.choices)
+            trigger = serializers.CharField()
+            started_at = serializers.DateTimeField()
+            finished_at = serializers.DateTimeField(allow_null=True)
+            error = serializers.CharField(allow_blank=True)
+
+        latest_run = RunSerializer(allow_null=True)
+        running = serializers.BooleanField()
+        up_to_date = serializers.BooleanField(
+            help_text="the newest finished run saw every current judgment"
+        )
+
+    @extend_schema(responses=StatusSerializer)
+    def get(self, request: Request, slug: str) -> Response:
+        """Read where the quality figures stand (leads). Poll this after asking for a run:
+        it is over when ``running`` is false and ``up_to_date`` is true (or the newest run
+        failed)."""
+        return Response(quality_status(lead_project(request, slug)))
 
     def post(self, request: Request, slug: str) -> Response:
         project = get_object_or_404(Project.objects.visible_to(request.user), slug=slug)

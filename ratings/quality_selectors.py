@@ -143,3 +143,27 @@ def rater_trend(project: Project, rater_id: int) -> tuple[list, list[dict]]:
         )
     )
     return trend, flags
+
+
+def quality_status(project: Project) -> dict:
+    """Where the project's quality figures stand: the newest run (any state), whether a run
+    is going on, and whether the newest finished run saw every current judgment (a manual
+    run of unchanged data stores no new run: then the figures shown are already current)."""
+    from ratings.services.quality.agreements import data_version
+
+    newest = QualityRun.objects.filter(project=project).first()
+    done = latest_run(project)
+    return {
+        "latest_run": None
+        if newest is None
+        else {
+            "id": newest.pk,
+            "state": newest.state,
+            "trigger": newest.trigger,
+            "started_at": newest.started_at,
+            "finished_at": newest.finished_at,
+            "error": newest.error,
+        },
+        "running": QualityRun.objects.filter(project=project, state=RunState.RUNNING).exists(),
+        "up_to_date": done is not None and done.data_version == data_version(project),
+    }

@@ -7,11 +7,12 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 
 from conversations.models import Role
 from conversations.services.access import require_role
 from ratings import charts as charts_mod
-from ratings.models import DriftFlag, FlagState
+from ratings.models import DriftFlag, FlagState, QualityRun
 from ratings.quality_selectors import (
     agreement_series,
     latest_run,
@@ -31,8 +32,8 @@ def quality_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
     run = latest_run(project)
     if request.method == "POST":
         quality_request(project=project, user=request.user)
-        messages.info(request, "A quality run is queued; refresh in a moment.")
-        return redirect("ratings:quality", slug=slug)
+        messages.info(request, "A quality run is queued; this page refreshes when it ends.")
+        return redirect(reverse("ratings:quality", args=[slug]) + "?waiting=1")
     series = agreement_series(project)
     charts = {
         "agreement": charts_mod.line_chart(
@@ -63,6 +64,9 @@ def quality_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
             "contested": (run.contested if run else [])[:20],
             # below this many items an agreement figure is shown greyed, with a note
             "min_items": settings.QUALITY_MIN_SHARED_ITEMS,
+            # after "Run the quality check now" the page polls the run's state (quality.js)
+            "waiting": request.GET.get("waiting") == "1",
+            "newest_run": QualityRun.objects.filter(project=project).first(),
         },
     )
 

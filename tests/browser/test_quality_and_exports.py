@@ -6,6 +6,7 @@ from datetime import timedelta
 import numpy as np
 import pytest
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from conversations.models import Role
 from conversations.services.projects import membership_set
@@ -128,3 +129,43 @@ def test_leaderboard_and_kb_pages_draw_charts(page, login_as, lead, judged_proje
     assert "model-0" in page.content() and "model-1" in page.content()
     page.goto(f"/projects/{project.slug}/reports/kb/")
     assert page.get_by_role("heading").first.is_visible()
+
+
+@pytest.mark.worker
+def test_quality_page_refreshes_when_the_run_ends(page, login_as, lead, judged_project, worker):
+    project, _ = judged_project
+    newcomer = UserFactory(username="judge-new")
+    membership_set(project=project, user=newcomer, role=Role.EVALUATOR)
+    item = Item.objects.filter(project=project, kind=TaskKind.PAIRWISE).order_by("id").first()
+    Judgment.objects.create(
+        item=item, rater=newcomer, preference=-1, left_is_a=True, created_at=timezone.now()
+    )  # the figures shown are now out of date
+    before = Judgment.objects.filter(item__project=project).count() - 1
+    login_as(page, lead)
+    page.goto(f"/projects/{project.slug}/quality/")
+    expect(page.get_by_text(f"on {before} judgments")).to_be_visible()
+
+    page.get_by_test_id("run-quality").click()
+    expect(page.get_by_test_id("quality-waiting")).to_be_visible()
+    # the worker computes the run; the page polls its state and reloads by itself
+    expect(page.get_by_text(f"on {before + 1} judgments")).to_be_visible(timeout=120_000)
+    expect(page.get_by_test_id("quality-waiting")).to_have_count(0)
+    assert "waiting" not in page.url
+    assert worker.poll() is None
+
+
+def test_quality_status_api_says_when_the_figures_are_current(judged_project, lead):
+    from rest_framework.test import APIClient
+
+    project, raters = judged_project
+    client = APIClient()
+    client.force_authenticate(lead)
+    url = f"/api/v1/projects/{project.slug}/quality/run/"
+    status = client.get(url).json()
+    assert status["running"] is False and status["up_to_date"] is True
+    assert status["latest_run"]["state"] == "succeeded"
+    item = Item.objects.filter(project=project).order_by("id").first()
+    Judgment.objects.create(item=item, rater=lead, preference=1, created_at=timezone.now())
+    assert client.get(url).json()["up_to_date"] is False
+    client.force_authenticate(raters[0])
+    assert client.get(url).status_code == 403
