@@ -314,7 +314,10 @@ def load(project: Project, *, use_cache: bool = True) -> QualityData:
             )
         )
         data = [(*r[:4], r[4].timestamp(), *r[5:12], (r[12] or 0) + (r[13] or 0)) for r in rows]
-        judgments = pd.DataFrame(data, columns=JUDGMENT_COLUMNS)
+        # the same dtypes as the COPY read (the ORM gives bools where COPY gives 0/1)
+        judgments = pd.DataFrame(data, columns=JUDGMENT_COLUMNS).astype(
+            dict.fromkeys(INT_COLUMNS, np.int64)
+        )
         scores = pd.DataFrame(
             list(
                 Score.objects.filter(

@@ -22,6 +22,14 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(params=["off", pytest.param("auto", marks=pytest.mark.postgres)])
+def accel_mode(request, settings):
+    """Run a test with the accelerations off (the plain Django path) and, on PostgreSQL, with
+    every one on (``RATELOOP_ACCEL``, config/accel.py): both must pass the same assertions."""
+    settings.RATELOOP_ACCEL = request.param
+    return request.param
+
+
 def database_url() -> str:
     """The URL of the test database, for a process started by a test."""
     db = connection.settings_dict

@@ -11,7 +11,7 @@ from conversations.importers.formats import hh_join
 from conversations.models import Conversation, KBReference, Message
 from conversations.services.imports import ImportFailed, transcript_import
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("accel_mode")]
 DATA = Path(__file__).resolve().parents[2] / "demo" / "data"
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "rlhf"
 HH_FILE = Path(__file__).resolve().parent / "data" / "hh_rlhf_harmless_base_test.jsonl.gz"

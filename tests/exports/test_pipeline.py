@@ -11,7 +11,7 @@ from exports.canonical import ExportFilters
 from exports.pipeline import ExportOptions, run_export, split_of
 from exports.pseudonyms import rater_pseudonym
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("accel_mode")]
 
 
 def export(project, tmp_path, fmt, **kw):

@@ -16,7 +16,7 @@ from ratings.services.items import items_queue
 from ratings.services.judgments import judgment_submit
 from tests.factories import pairwise_conversation
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("accel_mode")]
 
 SCORE_ANSWER = {"scores": {"helpfulness": 4, "accuracy": True}}
 PAIR_ANSWER = {"choice": "left_better"}

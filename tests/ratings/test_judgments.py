@@ -11,7 +11,7 @@ from ratings.services.judgments import judgment_revise, judgment_submit
 from ratings.services.rubrics import rubric_set
 from tests.factories import pairwise_conversation
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("accel_mode")]
 
 
 def next_of(project, rater, kind):

@@ -17,7 +17,7 @@ from ratings.models import (
 )
 from ratings.services.quality import quality_compute
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("accel_mode")]
 
 
 def test_quality_run_stores_agreement_that_matches_the_metric(judged):
