@@ -266,6 +266,8 @@ EXPORT_CACHE_WARM_INTERVAL_SECONDS = env_int("RATELOOP_EXPORT_CACHE_WARM_INTERVA
 # whose heartbeat is older than JOB_STALE_SECONDS: its worker died (conversations/jobs.py).
 JOB_HEARTBEAT_SECONDS = float(os.environ.get("RATELOOP_JOB_HEARTBEAT_SECONDS") or 30)
 JOB_STALE_SECONDS = float(os.environ.get("RATELOOP_JOB_STALE_SECONDS") or 180)
+# ... and sends again the task of a job still queued this long after it was sent (lost message).
+JOB_REQUEUE_SECONDS = float(os.environ.get("RATELOOP_JOB_REQUEUE_SECONDS") or 600)
 if JOB_STALE_SECONDS < 2 * JOB_HEARTBEAT_SECONDS:
     raise ImproperlyConfigured(
         "RATELOOP_JOB_STALE_SECONDS must be at least twice RATELOOP_JOB_HEARTBEAT_SECONDS"

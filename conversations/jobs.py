@@ -15,6 +15,8 @@ A job row (a ``BackgroundJob``: transcript import, judgment import, export, qual
 - **Sweeping** (``jobs_sweep``, every minute from Celery beat): a ``running`` row whose
   heartbeat is older than ``JOB_STALE_SECONDS`` belongs to a worker that died (SIGKILL, out of
   memory, machine lost). It is failed with ``WORKER_STOPPED`` and its work folder removed.
+  A ``queued`` row not taken ``JOB_REQUEUE_SECONDS`` after its message was sent has its
+  message sent again (the broker may have lost it); the claim makes a duplicate harmless.
   A job is not retried automatically: one that killed its worker would kill the next one too;
   running it again is safe (imports add nothing twice, exports start from an empty folder).
 """
@@ -36,6 +38,7 @@ from django.db import InterfaceError as DbInterfaceError
 from django.db import OperationalError as DbOperationalError
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from kombu.exceptions import OperationalError as BrokerOperationalError
 
 from conversations.models import BackgroundJob, JobState
@@ -237,9 +240,13 @@ def heartbeat(job: BackgroundJob) -> Iterator[None]:
 def jobs_sweep(*, now=None) -> int:
     """Fail every running job whose worker has stopped renewing its heartbeat for
     ``JOB_STALE_SECONDS`` (jobs from before heartbeats: by ``started_at``), and remove their
-    work folders. Returns how many jobs it failed. Safe to run anywhere, any number of times.
+    work folders; send again the task of every job still queued ``JOB_REQUEUE_SECONDS`` after
+    its last sending (a message the broker lost, e.g. Redis restarted without persistence; a
+    duplicate does nothing, as the claim takes a queued job once). Returns how many jobs it
+    failed. Safe to run anywhere, any number of times.
     """
-    cutoff = (now or timezone.now()) - timedelta(seconds=settings.JOB_STALE_SECONDS)
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.JOB_STALE_SECONDS)
     stale = Q(state=JobState.RUNNING) & (
         Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff)
     )
@@ -256,4 +263,27 @@ def jobs_sweep(*, now=None) -> int:
                 logger.warning("%s: its worker stopped; failed by the sweep", job)
                 remove_work_dir(job)
                 failed += 1
+        if model.task_name is not None:
+            _send_again(model, now - timedelta(seconds=settings.JOB_REQUEUE_SECONDS), now)
     return failed
+
+
+def _send_again(model: type[BackgroundJob], cutoff, now) -> None:
+    """For a queued job, ``heartbeat_at`` is when its message was last sent again."""
+    waiting = model.objects.filter(state=JobState.QUEUED).filter(
+        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, created_at__lt=cutoff)
+    )
+    task = import_string(model.task_name)
+    for pk in waiting.values_list("pk", flat=True):
+        model.objects.filter(pk=pk, state=JobState.QUEUED).update(heartbeat_at=now)
+        try:
+            task.apply_async((pk,))
+        except (BrokerOperationalError, OSError) as exc:
+            logger.error("could not send %s %s again: %s", model.__name__, pk, exc)
+            return
+        logger.warning(
+            "%s %s waited %s s in the queue: sent again",
+            model.__name__,
+            pk,
+            settings.JOB_REQUEUE_SECONDS,
+        )

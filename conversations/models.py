@@ -264,6 +264,9 @@ class BackgroundJob(models.Model):
         help_text="Last sign of life of the worker running the job; renewed while it runs.",
     )
     error_field = "error"
+    # the Celery task that runs a queued job of this kind (the sweep sends it again when a
+    # job waits too long: a message the broker lost); None: the job is never queued
+    task_name: str | None = None
 
     class Meta:
         abstract = True
@@ -277,6 +280,7 @@ class ImportJob(BackgroundJob):
     """One uploaded transcript file and what became of it."""
 
     error_field = "failure"
+    task_name = "conversations.tasks.transcript_import_job"
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="import_jobs")
     created_by = models.ForeignKey(

@@ -25,6 +25,8 @@ class FileType(models.TextChoices):
 
 
 class ExportJob(BackgroundJob):
+    task_name = "exports.tasks.export_job_run"
+
     project = models.ForeignKey(
         "conversations.Project", on_delete=models.CASCADE, related_name="export_jobs"
     )

@@ -16,6 +16,7 @@ class JudgmentImportJob(BackgroundJob):
     """One uploaded file of judgments made elsewhere (docs/formats.md) and its outcome."""
 
     error_field = "failure"
+    task_name = "ratings.tasks.judgment_import_job"
 
     project = models.ForeignKey(
         "conversations.Project", on_delete=models.CASCADE, related_name="judgment_import_jobs"

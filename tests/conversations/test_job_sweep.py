@@ -9,8 +9,9 @@ import pytest
 from django.conf import settings as django_settings
 from django.db import connection
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
-from conversations.jobs import WORKER_STOPPED, heartbeat, job_run, jobs_sweep
+from conversations.jobs import WORKER_STOPPED, heartbeat, job_models, job_run, jobs_sweep
 from conversations.models import ImportJob, JobState
 from conversations.tasks import jobs_sweep as jobs_sweep_task
 
@@ -68,7 +69,11 @@ def test_beat_runs_the_sweep_every_minute_and_the_times_are_documented():
     assert (entry["task"], entry["schedule"]) == ("conversations.tasks.jobs_sweep", 60)
     assert django_settings.JOB_STALE_SECONDS >= 2 * django_settings.JOB_HEARTBEAT_SECONDS
     readme = (django_settings.BASE_DIR / "README.md").read_text()
-    for name in ("RATELOOP_JOB_HEARTBEAT_SECONDS", "RATELOOP_JOB_STALE_SECONDS"):
+    for name in (
+        "RATELOOP_JOB_HEARTBEAT_SECONDS",
+        "RATELOOP_JOB_STALE_SECONDS",
+        "RATELOOP_JOB_REQUEUE_SECONDS",
+    ):
         assert f"`{name}`" in readme
 
 
@@ -115,3 +120,31 @@ def test_heartbeat_stops_with_its_block(project, lead, settings):
     time.sleep(0.3)
     job.refresh_from_db()
     assert job.heartbeat_at == last
+
+
+@pytest.mark.django_db
+def test_sweep_sends_again_a_job_left_queued_too_long_once(project, lead):
+    """Tasks run eagerly here: a job sent again runs at once (and fails: it has no file)."""
+    now = timezone.now()
+    requeue_after = timedelta(seconds=django_settings.JOB_REQUEUE_SECONDS)
+    lost = make_job(project, lead)
+    ImportJob.objects.filter(pk=lost.pk).update(created_at=now - requeue_after * 2)
+    young = make_job(project, lead)
+    jobs_sweep(now=now)
+    lost.refresh_from_db()
+    young.refresh_from_db()
+    assert lost.state == JobState.FAILED
+    assert "no file" in lost.failure
+    assert (young.state, young.heartbeat_at) == (JobState.QUEUED, None)
+
+
+def test_every_queued_job_kind_names_a_registered_task():
+    names = {m.__name__: m.task_name for m in job_models()}
+    assert names == {
+        "ImportJob": "conversations.tasks.transcript_import_job",
+        "JudgmentImportJob": "ratings.tasks.judgment_import_job",
+        "ExportJob": "exports.tasks.export_job_run",
+        "QualityRun": None,  # created running by the worker, never queued
+    }
+    for name in filter(None, names.values()):
+        assert import_string(name).name == name
