@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Max, Sum
+from django.db.models import BooleanField, Count, ExpressionWrapper, Max, Q, Sum
 
 from config import accel
 from conversations.models import Message, Project
@@ -44,6 +44,8 @@ JUDGMENT_COLUMNS = [
     "both_bad",
     "verdict",
     "is_gold",
+    # 1 for an imported judgment that does not count for quality (imported without
+    # --count-for-quality); internal and counted imported judgments are 0
     "is_external",
     "chars",
 ]
@@ -55,7 +57,7 @@ SCORE_CONTEXT = ["item_id", "rater_id", "kind", "is_external"]
 logger = logging.getLogger(__name__)
 
 # Bump when the cached columns or their meaning change: older caches are then ignored.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: is_external is 0 for imported judgments that count for quality
 INT_COLUMNS = ["judgment_id", "item_id", "rater_id", "is_gold", "is_external", "chars", "both_bad"]
 
 
@@ -127,7 +129,7 @@ def _copy_judgments_and_scores(pid: int, after: int = 0) -> tuple[pd.DataFrame, 
         f"{item_filter}) "
         f"SELECT j.id, j.item_id, it.kind, j.rater_id, extract(epoch from j.created_at), "
         f"j.time_on_task_ms, j.left_is_a::int, j.preference, j.both_bad::int, j.verdict, "
-        f"it.is_gold, j.is_external::int, it.chars, c.key, s.value "
+        f"it.is_gold, (j.is_external AND NOT j.counts_for_quality)::int, it.chars, c.key, s.value "
         f"FROM {j} j JOIN items it ON it.id = j.item_id "
         f"LEFT JOIN ({s} s JOIN {c} c ON c.id = s.criterion_id) "
         f"ON s.judgment_id = j.id AND s.value IS NOT NULL WHERE j.is_current{newer}"
@@ -295,7 +297,13 @@ def load(project: Project, *, use_cache: bool = True) -> QualityData:
 
         rows = (
             Judgment.objects.filter(item__project=project, is_current=True)
-            .annotate(ca=Length("item__response__content"), cb=Length("item__response_b__content"))
+            .annotate(
+                ca=Length("item__response__content"),
+                cb=Length("item__response_b__content"),
+                not_counted=ExpressionWrapper(
+                    Q(is_external=True, counts_for_quality=False), output_field=BooleanField()
+                ),
+            )
             .values_list(
                 "id",
                 "item_id",
@@ -308,7 +316,7 @@ def load(project: Project, *, use_cache: bool = True) -> QualityData:
                 "both_bad",
                 "verdict",
                 "item__is_gold",
-                "is_external",
+                "not_counted",
                 "ca",
                 "cb",
             )

@@ -68,10 +68,26 @@ This module is pure Python + numpy + scipy and does not import Django.
 
 from ratings.drift.detect import DEFAULT_CONFIG, detect_drift, detect_drift_columns
 from ratings.drift.measures import benjamini_hochberg, jensen_shannon_distance
+from ratings.drift.online import (
+    DEFAULT_ONLINE_CONFIG,
+    GUARANTEE,
+    OnlineConfig,
+    OnlineResult,
+    Support,
+    detect_drift_online_columns,
+    drift_support_columns,
+)
 from ratings.drift.types import DETECTORS, DriftConfig, DriftFlag, Observation
 
 __all__ = [
     "DEFAULT_CONFIG",
+    "DEFAULT_ONLINE_CONFIG",
+    "GUARANTEE",
+    "OnlineConfig",
+    "OnlineResult",
+    "Support",
+    "detect_drift_online_columns",
+    "drift_support_columns",
     "DETECTORS",
     "DriftConfig",
     "DriftFlag",

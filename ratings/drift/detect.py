@@ -9,7 +9,16 @@ from typing import Any
 
 import numpy as np
 
-from ratings.drift.detectors import _agreement, _gold, _labels, _position, _Result, _speed
+from ratings.drift.detectors import (
+    _agreement,
+    _gold,
+    _labels,
+    _leniency,
+    _MakeWindows,
+    _position,
+    _Result,
+    _speed,
+)
 from ratings.drift.measures import benjamini_hochberg
 from ratings.drift.streams import _prepare, _Rater, _raters_from_columns
 from ratings.drift.types import (
@@ -137,6 +146,7 @@ def detect_drift_columns(
     seconds: Sequence[float] | np.ndarray | None = None,
     min_seconds: Sequence[float] | np.ndarray | None = None,
     left_pick: Sequence[float] | np.ndarray | None = None,
+    residual: Sequence[float] | np.ndarray | None = None,
     config: DriftConfig = DEFAULT_CONFIG,
     pool_labels: Mapping[str | int, float] | None = None,
 ) -> list[DriftFlag]:
@@ -168,9 +178,44 @@ def detect_drift_columns(
         "seconds": seconds,
         "min_seconds": min_seconds,
         "left_pick": left_pick,
+        "residual": residual,
     }
     raters = _raters_from_columns(rater, at, signals, label, label_values, vocab)
     return _detect(raters, vocab, pool_labels, config)
+
+
+def _results(
+    raters: list[_Rater],
+    vocab: dict[Any, int],
+    pool_labels: Mapping[str | int, float] | None,
+    config: DriftConfig,
+    origin: float,
+    make: _MakeWindows | None = None,
+) -> list[_Result]:
+    """Every configured detector on every rater: the windows and their p-values (``make``
+    cuts other windows than the configured ones)."""
+    pool_vec: np.ndarray | None = None
+    if pool_labels is not None:
+        pool_vec = np.array([float(pool_labels[label]) for label in pool_labels])
+    vocab_values = list(vocab)
+    results: list[_Result] = []
+    for r in raters:
+        for name in config.detectors:
+            if name == "agreement":
+                res = _agreement(r, config, origin, make)
+            elif name == "leniency":
+                res = _leniency(r, config, origin, make)
+            elif name == "gold_accuracy":
+                res = _gold(r, config, origin, make)
+            elif name == "label_distribution":
+                res = _labels(r, config, origin, vocab_values, pool_vec, make)
+            elif name == "speed":
+                res = _speed(r, config, origin, make)
+            else:
+                res = _position(r, config, origin, make)
+            if res is not None:
+                results.append(res)
+    return results
 
 
 def _detect(
@@ -193,23 +238,7 @@ def _detect(
     else:
         first = min(float(r.t[0]) for r in raters)
         origin = math.floor(first / _DAY_SECONDS) * _DAY_SECONDS
-    vocab_values = list(vocab)
-
-    results: list[_Result] = []
-    for r in raters:
-        for name in config.detectors:
-            if name == "agreement":
-                res = _agreement(r, config, origin)
-            elif name == "gold_accuracy":
-                res = _gold(r, config, origin)
-            elif name == "label_distribution":
-                res = _labels(r, config, origin, vocab_values, pool_vec)
-            elif name == "speed":
-                res = _speed(r, config, origin)
-            else:
-                res = _position(r, config, origin)
-            if res is not None:
-                results.append(res)
+    results = _results(raters, vocab, pool_labels, config, origin)
     if not results:
         return []
     family = np.array([res.bonferroni for res in results])

@@ -33,6 +33,27 @@ class _Result:
         return float(min(1.0, self.p.min() * len(self.windows)))
 
 
+#: Cuts the windows of one detector from the times of its usable observations, instead of
+#: the configured count and date windows (used to re-check a flag on the latest data).
+_MakeWindows = Callable[[np.ndarray, int, int, bool], _Windows]
+
+
+def _cut(
+    make: _MakeWindows | None,
+    t_usable: np.ndarray,
+    size: int,
+    min_n: int,
+    min_base: int,
+    c: DriftConfig,
+    origin: float,
+    gold: bool = False,
+) -> _Windows:
+    """The windows of one detector: ``make(t_usable, size, min_base, gold)`` when given."""
+    if make is not None:
+        return make(t_usable, size, min_base, gold)
+    return _windows(t_usable, size, min_n, min_base, c, origin)
+
+
 def _cumsum0(x: np.ndarray) -> np.ndarray:
     out = np.empty(x.size + 1, dtype=float)
     out[0] = 0.0
@@ -40,24 +61,26 @@ def _cumsum0(x: np.ndarray) -> np.ndarray:
     return out
 
 
-def _agreement(r: _Rater, c: DriftConfig, origin: float) -> _Result | None:
+def _agreement(
+    r: _Rater, c: DriftConfig, origin: float, make: _MakeWindows | None = None
+) -> _Result | None:
     usable = ~np.isnan(r.agreement)
     pos = np.flatnonzero(usable)
-    w = _windows(r.t[pos], c.window_size, c.min_window, c.min_baseline, c, origin)
+    w = _cut(make, r.t[pos], c.window_size, c.min_window, c.min_baseline, c, origin)
     if not len(w):
         return None
     x = r.agreement[pos]
     cs, cs2 = _cumsum0(x), _cumsum0(x * x)
-    nb = w.lo.astype(float)
+    nb = w.base.astype(float)
     nw = (w.hi - w.lo).astype(float)
-    sb, sw = cs[w.lo], cs[w.hi] - cs[w.lo]
+    sb, sw = cs[w.base], cs[w.hi] - cs[w.lo]
     mb, mw = sb / nb, sw / nw
     binary = bool(np.all((x == 0.0) | (x == 1.0)))
     if binary:
         # Fisher, one-sided mid-p: P(X < kw) + P(X = kw) / 2, X ~ Hypergeom(nb + nw, kb + kw, nw).
         kb = np.rint(sb).astype(np.int64)
         kw = np.rint(sw).astype(np.int64)
-        big, succ, draws = w.hi, kb + kw, w.hi - w.lo
+        big, succ, draws = w.base + w.hi - w.lo, kb + kw, w.hi - w.lo
         p = stats.hypergeom.cdf(kw, big, succ, draws) - 0.5 * stats.hypergeom.pmf(
             kw, big, succ, draws
         )
@@ -65,7 +88,7 @@ def _agreement(r: _Rater, c: DriftConfig, origin: float) -> _Result | None:
         stat = sw
         test = "fisher_mid_p"
     else:
-        s2b, s2w = cs2[w.lo], cs2[w.hi] - cs2[w.lo]
+        s2b, s2w = cs2[w.base], cs2[w.hi] - cs2[w.lo]
         vb = np.maximum(s2b - nb * mb * mb, 0.0) / np.maximum(nb - 1.0, 1.0)
         vw = np.maximum(s2w - nw * mw * mw, 0.0) / np.maximum(nw - 1.0, 1.0)
         ab, aw = vb / nb, vw / nw
@@ -86,16 +109,72 @@ def _agreement(r: _Rater, c: DriftConfig, origin: float) -> _Result | None:
     return _Result(r, "agreement", pos, w, p, stat, mb, mw, test, detail)
 
 
-def _gold(r: _Rater, c: DriftConfig, origin: float) -> _Result | None:
+def _welch(
+    nb: np.ndarray, mb: np.ndarray, vb: np.ndarray, nw: np.ndarray, mw: np.ndarray, vw: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Welch's t of ``mw - mb``, its degrees of freedom and standard error."""
+    ab, aw = vb / nb, vw / nw
+    se = np.sqrt(ab + aw)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        stat = (mw - mb) / se
+        df = (ab + aw) ** 2 / (
+            ab**2 / np.maximum(nb - 1.0, 1.0) + aw**2 / np.maximum(nw - 1.0, 1.0)
+        )
+    return stat, np.where(np.isfinite(df), df, np.inf), se
+
+
+def _leniency(
+    r: _Rater, c: DriftConfig, origin: float, make: _MakeWindows | None = None
+) -> _Result | None:
+    """The mean residual (score minus the others' mean) moves away from the baseline's, either
+    way: two-sided Welch t."""
+    pos = np.flatnonzero(~np.isnan(r.residual))
+    w = _cut(make, r.t[pos], c.window_size, c.min_window, c.min_baseline, c, origin)
+    if not len(w):
+        return None
+    x = r.residual[pos]
+    cs, cs2 = _cumsum0(x), _cumsum0(x * x)
+    nb = w.base.astype(float)
+    nw = (w.hi - w.lo).astype(float)
+    sb, sw = cs[w.base], cs[w.hi] - cs[w.lo]
+    mb, mw = sb / nb, sw / nw
+    vb = np.maximum(cs2[w.base] - nb * mb * mb, 0.0) / np.maximum(nb - 1.0, 1.0)
+    vw = np.maximum(cs2[w.hi] - cs2[w.lo] - nw * mw * mw, 0.0) / np.maximum(nw - 1.0, 1.0)
+    stat, df, se = _welch(nb, mb, vb, nw, mw, vw)
+    p = np.minimum(1.0, 2.0 * stats.t.sf(np.abs(stat), df))
+    degenerate = se <= 0
+    stat = np.where(degenerate, np.where(mw > mb, np.inf, np.where(mw < mb, -np.inf, 0.0)), stat)
+    p = np.where(degenerate, np.where(mw != mb, 0.0, 1.0), p)
+    p = np.where(np.abs(mw - mb) >= c.min_residual_shift, p, 1.0)
+
+    def detail(i: int) -> dict[str, Any]:
+        shift = float(mw[i] - mb[i])
+        return {"shift": shift, "direction": "more lenient" if shift > 0 else "harsher"}
+
+    return _Result(r, "leniency", pos, w, p, stat, mb, mw, "welch_t_two_sided", detail)
+
+
+def _gold(
+    r: _Rater, c: DriftConfig, origin: float, make: _MakeWindows | None = None
+) -> _Result | None:
     usable = ~np.isnan(r.gold)
     pos = np.flatnonzero(usable)
-    w = _windows(r.t[pos], c.gold_window_size, c.min_gold_window, c.min_gold_baseline, c, origin)
+    w = _cut(
+        make,
+        r.t[pos],
+        c.gold_window_size,
+        c.min_gold_window,
+        c.min_gold_baseline,
+        c,
+        origin,
+        gold=True,
+    )
     if not len(w):
         return None
     cs = _cumsum0(r.gold[pos])
-    nb = w.lo
+    nb = w.base
     nw = w.hi - w.lo
-    kb = np.rint(cs[w.lo]).astype(np.int64)
+    kb = np.rint(cs[w.base]).astype(np.int64)
     kw = np.rint(cs[w.hi] - cs[w.lo]).astype(np.int64)
     # Fisher exact, one-sided: P(X <= kw) for X ~ Hypergeom(total nb + nw, successes kb + kw,
     # draws nw).
@@ -124,9 +203,10 @@ def _labels(
     origin: float,
     vocab_values: list[Any],
     pool: np.ndarray | None,
+    make: _MakeWindows | None = None,
 ) -> _Result | None:
     pos = np.flatnonzero(r.label >= 0)
-    w = _windows(r.t[pos], c.window_size, c.min_window, c.min_baseline, c, origin)
+    w = _cut(make, r.t[pos], c.window_size, c.min_window, c.min_baseline, c, origin)
     if not len(w):
         return None
     present, codes = np.unique(r.label[pos], return_inverse=True)
@@ -134,9 +214,9 @@ def _labels(
     onehot_cum = np.zeros((pos.size + 1, k), dtype=np.int64)
     onehot_cum[np.arange(1, pos.size + 1), codes] = 1
     np.cumsum(onehot_cum, axis=0, out=onehot_cum)
-    base = onehot_cum[w.lo].astype(float)  # (W, k)
+    base = onehot_cum[w.base].astype(float)  # (W, k)
     win = (onehot_cum[w.hi] - onehot_cum[w.lo]).astype(float)
-    nb = w.lo.astype(float)[:, None]
+    nb = w.base.astype(float)[:, None]
     nw = (w.hi - w.lo).astype(float)[:, None]
     tot = base + win
     share_tot = tot / (nb + nw)
@@ -210,9 +290,11 @@ def _prefix_medians(x: np.ndarray, ends: np.ndarray) -> np.ndarray:
     return out
 
 
-def _speed(r: _Rater, c: DriftConfig, origin: float) -> _Result | None:
+def _speed(
+    r: _Rater, c: DriftConfig, origin: float, make: _MakeWindows | None = None
+) -> _Result | None:
     pos = np.flatnonzero(~np.isnan(r.seconds))
-    w = _windows(r.t[pos], c.window_size, c.min_window, c.min_baseline, c, origin)
+    w = _cut(make, r.t[pos], c.window_size, c.min_window, c.min_baseline, c, origin)
     if not len(w):
         return None
     sec = r.seconds[pos]
@@ -229,9 +311,9 @@ def _speed(r: _Rater, c: DriftConfig, origin: float) -> _Result | None:
         cum = np.zeros((fast.shape[0], sec.size + 1), dtype=np.int64)
         np.cumsum(fast, axis=1, out=cum[:, 1:])
         rows = np.arange(fast.shape[0])
-        kb[sl] = cum[rows, w.lo[sl]]
-        kw[sl] = cum[rows, w.hi[sl]] - kb[sl]
-    nb = w.lo
+        kb[sl] = cum[rows, w.base[sl]]
+        kw[sl] = cum[rows, w.hi[sl]] - cum[rows, w.lo[sl]]
+    nb = w.base
     nw = w.hi - w.lo
     # Fisher exact, one-sided: P(X >= kw).
     p = stats.hypergeom.sf(kw - 1, nb + nw, kb + kw, nw)
@@ -239,8 +321,8 @@ def _speed(r: _Rater, c: DriftConfig, origin: float) -> _Result | None:
     p = np.where(sw - sb >= c.min_fast_share_increase, np.clip(p, 0.0, 1.0), 1.0)
 
     def detail(i: int) -> dict[str, Any]:
-        lo, hi = int(w.lo[i]), int(w.hi[i])
-        med_b, med_w = float(np.median(sec[:lo])), float(np.median(sec[lo:hi]))
+        lo, hi, base = int(w.lo[i]), int(w.hi[i]), int(w.base[i])
+        med_b, med_w = float(np.median(sec[:base])), float(np.median(sec[lo:hi]))
         return {
             "baseline_too_fast": int(kb[i]),
             "window_too_fast": int(kw[i]),
@@ -253,9 +335,11 @@ def _speed(r: _Rater, c: DriftConfig, origin: float) -> _Result | None:
     return _Result(r, "speed", pos, w, p, kw.astype(float), sb, sw, "fisher_exact", detail)
 
 
-def _position(r: _Rater, c: DriftConfig, origin: float) -> _Result | None:
+def _position(
+    r: _Rater, c: DriftConfig, origin: float, make: _MakeWindows | None = None
+) -> _Result | None:
     pos = np.flatnonzero(~np.isnan(r.left))
-    w = _windows(r.t[pos], c.window_size, c.min_window, 0, c, origin)
+    w = _cut(make, r.t[pos], c.window_size, c.min_window, 0, c, origin)
     if not len(w):
         return None
     cs = _cumsum0(r.left[pos])

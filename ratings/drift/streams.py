@@ -24,6 +24,7 @@ class _Rater:
     seconds: np.ndarray
     min_seconds: np.ndarray
     left: np.ndarray
+    residual: np.ndarray
 
 
 def _float_column(values: list[Any], name: str, key: str | int) -> np.ndarray:
@@ -46,6 +47,7 @@ def _prepare(key: str | int, obs: Sequence[Observation], vocab: dict[Any, int]) 
     seconds = _float_column([o.seconds for o in obs], "seconds", key)[order]
     min_seconds = _float_column([o.min_seconds for o in obs], "min_seconds", key)[order]
     left = _float_column([o.left_pick for o in obs], "left_pick", key)[order]
+    residual = _float_column([o.residual for o in obs], "residual", key)[order]
     raw_labels = [o.label for o in obs]
     for value in dict.fromkeys(raw_labels):
         if value is not None:
@@ -53,7 +55,9 @@ def _prepare(key: str | int, obs: Sequence[Observation], vocab: dict[Any, int]) 
     lookup = {**vocab, None: -1}
     label = np.fromiter(map(lookup.__getitem__, raw_labels), dtype=np.int64, count=len(obs))
     label = label[order]
-    return _validated(_Rater(key, at, t, agreement, gold, label, seconds, min_seconds, left))
+    return _validated(
+        _Rater(key, at, t, agreement, gold, label, seconds, min_seconds, left, residual)
+    )
 
 
 def _validated(r: _Rater) -> _Rater:
@@ -62,6 +66,7 @@ def _validated(r: _Rater) -> _Rater:
         ("agreement", r.agreement, 0.0, 1.0),
         ("gold_correct", r.gold, 0.0, 1.0),
         ("left_pick", r.left, 0.0, 1.0),
+        ("residual", r.residual, -1.0, 1.0),
         ("seconds", r.seconds, 0.0, math.inf),
         ("min_seconds", r.min_seconds, 0.0, math.inf),
     ):
@@ -163,6 +168,7 @@ def _raters_from_columns(
                     cols["seconds"][idx],
                     cols["min_seconds"][idx],
                     cols["left_pick"][idx],
+                    cols["residual"][idx],
                 )
             )
         )
@@ -175,6 +181,11 @@ class _Windows:
     hi: np.ndarray  # one past the last position
     kind: np.ndarray  # 0 = count, 1 = date
     block_start: np.ndarray  # epoch seconds of the calendar block start (NaN for count)
+    base: np.ndarray | None = None  # one past the baseline's last position (None: ``lo``)
+
+    def __post_init__(self) -> None:
+        if self.base is None:
+            self.base = self.lo
 
     def __len__(self) -> int:
         return int(self.lo.size)

@@ -6,12 +6,15 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal
 
-DetectorName = Literal["agreement", "gold_accuracy", "label_distribution", "speed", "position_bias"]
+DetectorName = Literal[
+    "agreement", "leniency", "gold_accuracy", "label_distribution", "speed", "position_bias"
+]
 WindowKind = Literal["count", "date"]
 
 #: Detector names, in the order flags for one rater are reported when p-values tie.
 DETECTORS: Final[tuple[str, ...]] = (
     "agreement",
+    "leniency",
     "gold_accuracy",
     "label_distribution",
     "speed",
@@ -38,6 +41,8 @@ class Observation:
         seconds: time spent on the judgment, >= 0.
         min_seconds: plausible minimum reading time for the item, >= 0.
         left_pick: for decisive pairwise judgments only, True if the left side was picked.
+        residual: the judgment's score minus the mean of the other raters' scores of the
+            same item, over the scale's range (in [-1, 1]; positive = more lenient).
     """
 
     at: datetime
@@ -47,6 +52,7 @@ class Observation:
     seconds: float | None = None
     min_seconds: float | None = None
     left_pick: bool | None = None
+    residual: float | None = None
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,8 @@ class DriftConfig:
         min_gold_baseline: same for gold answers.
         fdr: Benjamini-Hochberg level over all (rater, detector) pairs of one call.
         min_agreement_drop: smallest drop of mean agreement (baseline - window) worth flagging.
+        min_residual_shift: smallest change of the mean residual (window - baseline, either
+            way, over the scale's range) worth flagging for ``leniency``.
         min_gold_drop: smallest drop of gold accuracy worth flagging.
         min_js_distance: smallest Jensen-Shannon distance (base 2, in [0, 1]) between window and
             baseline label distributions worth flagging.
@@ -90,6 +98,7 @@ class DriftConfig:
     min_gold_baseline: int = 20
     fdr: float = 0.05
     min_agreement_drop: float = 0.05
+    min_residual_shift: float = 0.08
     min_gold_drop: float = 0.10
     min_js_distance: float = 0.10
     min_expected_count: float = 10.0
@@ -118,6 +127,7 @@ class DriftConfig:
             raise ValueError("fdr must be in (0, 1)")
         for name in (
             "min_agreement_drop",
+            "min_residual_shift",
             "min_gold_drop",
             "min_js_distance",
             "min_fast_share_increase",

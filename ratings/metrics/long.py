@@ -87,6 +87,23 @@ def loo_interval_agreement(units: np.ndarray, values: np.ndarray, scale_range: f
     return agreement
 
 
+def loo_interval_residual(units: np.ndarray, values: np.ndarray, scale_range: float) -> np.ndarray:
+    """Per rating: (value - mean of the other ratings of its unit) / scale_range, in [-1, 1]
+    when the values lie on the scale; positive when the rater scores higher than the others.
+
+    NaN where the unit has no other rating (not pairable).
+    """
+    values = np.asarray(values, dtype=float)
+    _, u = _dense_index(np.asarray(units))
+    n = np.bincount(u).astype(float)
+    total = np.bincount(u, weights=values)
+    others = n[u] - 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        residual = (values - (total[u] - values) / others) / max(scale_range, 1e-12)
+    residual[others < 1] = np.nan
+    return residual
+
+
 def loo_nominal_agreement(units: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Per rating: 1 if its label is a mode of the other ratings of its unit, else 0.
 

@@ -37,7 +37,7 @@ from config import accel
 from config.prepared import prepared_cursor
 from conversations.models import Message, Project, Role
 from conversations.services.access import require_role
-from ratings.models import Assignment, AssignmentState, DriftFlag, FlagState, Item, TaskKind
+from ratings.models import Assignment, AssignmentState, DriftFlag, Item, TaskKind
 from ratings.services.judgments import RUBRIC_DIGEST_SQL
 
 KINDS_BY_ROLE = {
@@ -341,7 +341,9 @@ def _assignment_from_row(row: tuple, *, project: Project, rater) -> Assignment:
 
 
 def _is_paused(*, project: Project, rater) -> bool:
-    return DriftFlag.objects.filter(project=project, rater=rater, state=FlagState.OPEN).exists()
+    # only flags that meet the documented false-alarm guarantee and that the latest data
+    # still supports (docs/quality.md, "Drift flags")
+    return DriftFlag.objects.pausing().filter(project=project, rater=rater).exists()
 
 
 @transaction.atomic

@@ -192,6 +192,7 @@ def test_paused_queue_when_a_flag_is_open_and_the_policy_is_on(rated_project, ra
         window_kind="count",
         window_start=now,
         window_end=now,
+        method="online",  # only a flag with the documented guarantee pauses
     )
     assert assignment_next(project=rated_project, rater=raters[0]) is not None
     rated_project.pause_flagged_raters = True

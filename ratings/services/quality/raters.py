@@ -15,6 +15,7 @@ from ratings.metrics import (
 from ratings.metrics.long import (
     cohen_kappa_pairs,
     loo_interval_agreement,
+    loo_interval_residual,
     loo_nominal_agreement,
 )
 from ratings.models import (
@@ -32,16 +33,27 @@ def _primary(data: QualityData) -> pd.DataFrame:
     j["label"] = np.nan
     j["agreement"] = np.nan
     j["gold_correct"] = np.nan
+    j["residual"] = np.nan
     s = data.scores
     # scoring: per-judgment mean agreement over numeric criteria; label = first Likert score
     score_rows = s[s["kind"] == TaskKind.SCORE]
     if len(score_rows):
         parts = []
+        residuals = []
         for key, g in score_rows.groupby("criterion_key", sort=False):
             crit = data.criteria.get(key)
             if crit is not None and crit.scale == Scale.LIKERT:
-                agree = loo_interval_agreement(
-                    g["item_id"].to_numpy(), g["value"].to_numpy(), float((crit.points or 5) - 1)
+                span = float((crit.points or 5) - 1)
+                agree = loo_interval_agreement(g["item_id"].to_numpy(), g["value"].to_numpy(), span)
+                residuals.append(
+                    pd.DataFrame(
+                        {
+                            "judgment_id": g["judgment_id"].to_numpy(),
+                            "residual": loo_interval_residual(
+                                g["item_id"].to_numpy(), g["value"].to_numpy(), span
+                            ),
+                        }
+                    )
                 )
             else:
                 agree = loo_nominal_agreement(g["item_id"].to_numpy(), g["value"].to_numpy())
@@ -56,6 +68,11 @@ def _primary(data: QualityData) -> pd.DataFrame:
         j.loc[j["kind"] == TaskKind.SCORE, "agreement"] = (
             j.loc[j["kind"] == TaskKind.SCORE, "judgment_id"].map(per_j).to_numpy()
         )
+        if residuals:  # leniency: the mean over the judgment's Likert criteria
+            per_r = pd.concat(residuals).groupby("judgment_id")["residual"].mean()
+            j.loc[j["kind"] == TaskKind.SCORE, "residual"] = (
+                j.loc[j["kind"] == TaskKind.SCORE, "judgment_id"].map(per_r).to_numpy()
+            )
         likert = [k for k, c in data.criteria.items() if c.scale == Scale.LIKERT]
         if likert:
             first = score_rows[score_rows["criterion_key"] == likert[0]].set_index("judgment_id")[

@@ -16,7 +16,9 @@ from conversations.services.access import require_role
 from ratings import drift
 from ratings.models import (
     AgreementSnapshot,
+    DriftCursor,
     DriftFlag,
+    FlagMethod,
     FlagState,
     QualityRun,
     RaterQuality,
@@ -40,15 +42,15 @@ from ratings.services.quality.raters import (
 READ_CHARS_PER_SECOND = 40  # a fast skim: ~480 words a minute
 
 
-def compute_drift(
-    primary: pd.DataFrame, config: drift.DriftConfig | None = None
-) -> list[drift.DriftFlag]:
-    """Drift flags from the per-judgment frame (internal judgments only), one stream per rater.
+def drift_columns(primary: pd.DataFrame) -> dict:
+    """The drift detectors' observation columns from the per-judgment frame (judgments that
+    count for quality only), in time order, one stream per rater.
 
-    Signals per judgment: agreement with the leave-one-out consensus, gold correctness, the
-    primary label (``"<kind>:<label>"``), seconds on task, the reading-time floor of the
-    item (characters / READ_CHARS_PER_SECOND) and, for decisive pairwise judgments with a
-    known side, whether the left side was picked.
+    Signals per judgment: agreement with the leave-one-out consensus, the signed residual
+    against it (Likert scores, over the scale's range), gold correctness, the primary label
+    (``"<kind>:<label>"``), seconds on task, the reading-time floor of the item (characters /
+    READ_CHARS_PER_SECOND) and, for decisive pairwise judgments with a known side, whether
+    the left side was picked.
     """
     j = _internal(primary)
     order = np.argsort(j["created_at"].to_numpy(dtype=float), kind="stable")
@@ -73,18 +75,173 @@ def compute_drift(
         inverse, values = pd.factorize(label[rows], sort=True)
         codes[rows] = len(label_values) + inverse
         label_values += [f"{name}:{v:g}" for v in values]
+    residual = column("residual") if "residual" in j.columns else np.full(len(j), np.nan)
+    return {
+        "rater": j["rater_id"].to_numpy()[order],
+        "at": column("created_at"),
+        "agreement": column("agreement"),
+        "residual": np.clip(residual, -1.0, 1.0),
+        "gold_correct": np.where(np.isnan(gold), np.nan, (gold != 0).astype(float)),
+        "label": codes,
+        "label_values": label_values,
+        "seconds": column("time_ms") / 1000,
+        "min_seconds": column("chars") / READ_CHARS_PER_SECOND,
+        "left_pick": left_pick,
+    }
+
+
+def compute_drift(
+    primary: pd.DataFrame, config: drift.DriftConfig | None = None
+) -> list[drift.DriftFlag]:
+    """One-look (batch) drift flags over the whole history: one Benjamini-Hochberg family
+    (see ``ratings.drift``). For analyses of a finished project; the service's runs use
+    :func:`drift_online`, whose guarantee holds across runs."""
+    c = drift_columns(primary)
+    signals = {k: v for k, v in c.items() if k not in ("rater", "at")}
     return drift.detect_drift_columns(
-        j["rater_id"].to_numpy()[order],
-        column("created_at"),
-        agreement=column("agreement"),
-        gold_correct=np.where(np.isnan(gold), np.nan, (gold != 0).astype(float)),
-        label=codes,
-        label_values=label_values,
-        seconds=column("time_ms") / 1000,
-        min_seconds=column("chars") / READ_CHARS_PER_SECOND,
-        left_pick=left_pick,
-        config=config or drift.DriftConfig(),
+        c["rater"], c["at"], **signals, config=config or drift.DriftConfig()
     )
+
+
+def drift_config() -> drift.OnlineConfig:
+    """The service's online drift configuration: ``drift.DEFAULT_ONLINE_CONFIG``, whose
+    guarantee docs/quality.md states."""
+    return drift.DEFAULT_ONLINE_CONFIG
+
+
+def drift_online(*, project: Project, columns: dict) -> drift.OnlineResult:
+    """Test the complete windows that no earlier run tested (``DriftCursor`` rows). Reads
+    only; :func:`_record_drift` writes the result."""
+    tested = {
+        (rater, detector): n
+        for rater, detector, n in DriftCursor.objects.filter(project=project).values_list(
+            "rater_id", "detector", "windows_tested"
+        )
+    }
+    return drift.detect_drift_online_columns(columns, tested, drift_config())
+
+
+_FLAG_WORDS = {
+    "agreement": "mean agreement with the other raters",
+    "leniency": "mean score minus the other raters' (share of the scale)",
+    "gold_accuracy": "accuracy on gold items",
+    "label_distribution": "share of the label that rose most",
+    "speed": "share of too-fast judgments",
+    "position_bias": "share of left picks",
+}
+
+
+def flag_summary(f: drift.DriftFlag) -> str:
+    """One sentence for a lead: what changed, since when, how sure."""
+    what = _FLAG_WORDS.get(f.detector, f.detector)
+    label = f.detail.get("label")
+    if f.detector == "label_distribution" and label is not None:
+        what = f"share of label {label}"
+    since = f.window_start.strftime("%Y-%m-%d %H:%M UTC")
+    return (
+        f"{what}: {f.baseline_value:.3g} before, {f.window_value:.3g} in the {f.n_window} "
+        f"judgments from {since} (p = {f.p_value:.2g}; flagged at p <= {f.threshold:.2g}, "
+        f"so a steady rater gets such a flag by mistake at most once in "
+        f"{drift_config().false_alarm_judgments():,} judgments)"
+    )
+
+
+def _record_drift(
+    *, project: Project, run: QualityRun, result: drift.OnlineResult, columns: dict, now
+) -> None:
+    """Inside the run's write transaction: store the tested-window counts, open a flag on the
+    first alarm of a (rater, detector) with no open or acknowledged flag (later alarms
+    confirm it), and re-check every open or acknowledged flag on the latest data.
+
+    The counts are re-read under a row lock, so that of two runs at the same time only the
+    first records a window's verdict; the other ignores the windows it tested too."""
+    locked = {
+        (c.rater_id, c.detector): c
+        for c in DriftCursor.objects.select_for_update().filter(project=project)
+    }
+    before = {key: c.windows_tested for key, c in locked.items()}
+    fresh = []
+    for key, n in result.tested.items():
+        cursor = locked.get(key)
+        if cursor is None:
+            fresh.append(
+                DriftCursor(
+                    project=project, rater_id=int(key[0]), detector=key[1], windows_tested=n
+                )
+            )
+        elif n > cursor.windows_tested:
+            cursor.windows_tested = n
+            cursor.save(update_fields=["windows_tested", "updated_at"])
+    DriftCursor.objects.bulk_create(fresh, ignore_conflicts=True)
+    live = {
+        (f.rater_id, f.detector): f
+        for f in DriftFlag.objects.filter(
+            project=project,
+            method=FlagMethod.ONLINE,
+            state__in=(FlagState.OPEN, FlagState.ACKNOWLEDGED),
+        ).order_by("-window_start")
+    }
+    for alarm in result.alarms:
+        key = (int(alarm.rater), alarm.detector)
+        if alarm.detail["window_index"] < before.get(key, 0):
+            continue  # another run recorded this window's verdict first
+        evidence = _jsonable(alarm.to_dict())
+        evidence["summary"] = flag_summary(alarm)
+        flag = live.get(key)
+        if flag is None:
+            flag, _ = DriftFlag.objects.get_or_create(
+                project=project,
+                rater_id=key[0],
+                detector=alarm.detector,
+                window_kind=alarm.window_kind,
+                window_start=alarm.window_start,
+                defaults={
+                    "window_end": alarm.window_end,
+                    "evidence": evidence,
+                    "run": run,
+                    "method": FlagMethod.ONLINE,
+                },
+            )
+            live[key] = flag
+        else:
+            flag.evidence = {
+                **flag.evidence,
+                "confirmations": int(flag.evidence.get("confirmations", 0)) + 1,
+                "latest_alarm": evidence,
+            }
+            flag.save(update_fields=["evidence", "updated_at"])
+    if live:
+        _recheck(flags=list(live.values()), columns=columns, now=now)
+
+
+def _recheck(*, flags: list[DriftFlag], columns: dict, now) -> None:
+    """Mark each flag supported or not by the latest data; a flag is never deleted."""
+    checks = drift.drift_support_columns(
+        columns,
+        [
+            (f.rater_id, f.detector, f.window_start.timestamp(), f.window_end.timestamp())
+            for f in flags
+        ],
+        drift_config(),
+    )
+    for flag, check in zip(flags, checks, strict=True):
+        supported = check is not None and check.supported
+        flag.support = _jsonable(check.to_dict()) if check is not None else {"supported": False}
+        flag.support_checked_at = now
+        if supported:
+            flag.unsupported_since = None
+        elif flag.unsupported_since is None:
+            flag.unsupported_since = now
+        flag.is_supported = supported
+        flag.save(
+            update_fields=[
+                "support",
+                "support_checked_at",
+                "unsupported_since",
+                "is_supported",
+                "updated_at",
+            ]
+        )
 
 
 def quality_compute(
@@ -124,12 +281,10 @@ def quality_compute(
             t = lap("agreement", t)
             primary = _primary(data)
             t = lap("per_judgment", t)
-            flags = compute_drift(primary)
+            columns = drift_columns(primary)
+            found = drift_online(project=project, columns=columns)
             t = lap("drift", t)
-            open_counts: dict[int, int] = defaultdict(int)
-            for f in flags:
-                open_counts[int(f.rater)] += 1
-            rater_rows = compute_raters(data, primary, open_counts)
+            rater_rows = compute_raters(data, primary, {})
             trends = rater_trends(primary)
             for row in rater_rows:
                 row.setdefault("detail", {})["trend"] = trends.get(row["rater_id"], [])
@@ -140,10 +295,17 @@ def quality_compute(
                 AgreementSnapshot.objects.bulk_create(
                     AgreementSnapshot(run=run, project=project, **a) for a in agreements
                 )
+                _record_drift(project=project, run=run, result=found, columns=columns, now=now)
+                open_counts: dict[int, int] = defaultdict(int)
+                for rater_id in DriftFlag.objects.filter(
+                    project=project, state=FlagState.OPEN
+                ).values_list("rater_id", flat=True):
+                    open_counts[rater_id] += 1
+                for row in rater_rows:
+                    row["open_flags"] = open_counts.get(row["rater_id"], 0)
                 RaterQuality.objects.bulk_create(
                     RaterQuality(run=run, project=project, **r) for r in rater_rows
                 )
-                _upsert_flags(project=project, run=run, flags=flags)
                 run.state = RunState.SUCCEEDED
                 run.n_judgments = len(data.judgments)
                 run.finished_at = timezone.now()
@@ -155,22 +317,6 @@ def quality_compute(
         job_fail(run, failure_message(exc))
         raise
     return run
-
-
-def _upsert_flags(*, project: Project, run: QualityRun, flags: list[drift.DriftFlag]) -> None:
-    for f in flags:
-        evidence = f.to_dict()
-        obj, created = DriftFlag.objects.get_or_create(
-            project=project,
-            rater_id=int(f.rater),
-            detector=f.detector,
-            window_kind=f.window_kind,
-            window_start=f.window_start,
-            defaults={"window_end": f.window_end, "evidence": _jsonable(evidence), "run": run},
-        )
-        if not created and obj.state == FlagState.OPEN:
-            obj.window_end, obj.evidence, obj.run = f.window_end, _jsonable(evidence), run
-            obj.save(update_fields=["window_end", "evidence", "run", "updated_at"])
 
 
 def _jsonable(value):
