@@ -1,7 +1,8 @@
 """Export jobs: created by leads and data consumers, rendered by a worker, downloaded later."""
 
 import shutil
-from datetime import UTC
+import typing
+from datetime import UTC, datetime
 from pathlib import Path
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -45,11 +46,35 @@ FILTER_KEYS = {
 }
 
 
+def _check_option_types(values: dict) -> None:
+    """Each value as ``ExportOptions`` and ``ExportFilters`` declare its type (the dataclasses
+    are the declaration), and no NUL in text: refused here with the option's name, rather
+    than stored (PostgreSQL's jsonb refuses NUL: a 500) or failing later in the worker."""
+    hints = {**typing.get_type_hints(ExportOptions), **typing.get_type_hints(ExportFilters)}
+    errors = {}
+    for key, value in values.items():
+        if value is None or key not in hints:
+            continue
+        allowed = typing.get_args(hints[key]) or (hints[key],)
+        if isinstance(value, str) and "\x00" in value:
+            errors[key] = "must not contain NUL characters"
+        elif datetime in allowed and isinstance(value, str):
+            continue  # parsed below
+        elif isinstance(value, bool) != (bool in allowed) or not (
+            isinstance(value, allowed) or (float in allowed and isinstance(value, int))
+        ):
+            names = " or ".join(t.__name__ for t in allowed if t is not type(None))
+            errors[key] = f"expected {names}, got {type(value).__name__}"
+    if errors:
+        raise ValidationError(errors)
+
+
 def options_from_dict(*, fmt: str, file_type: str, compress: bool, values: dict) -> ExportOptions:
     """Build and check export options from plain values (API, form, command line)."""
     unknown = set(values) - OPTION_KEYS - FILTER_KEYS
     if unknown:
         raise ValidationError({"options": f"unknown options: {', '.join(sorted(unknown))}"})
+    _check_option_types(values)
     filters = {k: values[k] for k in FILTER_KEYS if values.get(k) not in (None, "")}
     for key in ("date_from", "date_to"):
         if key in filters and isinstance(filters[key], str):

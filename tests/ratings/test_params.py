@@ -235,3 +235,54 @@ def test_nul_in_the_query_parameters_is_never_a_server_error(client, rated_proje
         assert response.status_code < 500, (path, response.status_code)
         tried += 1
     assert tried > 20
+
+
+# ---------------------------------------------------------------------------
+# Export options through the API: the types ExportOptions and ExportFilters declare
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "key"),
+    [
+        ({"model": "\x00"}, "model"),
+        ({"source": "a\x00b"}, "source"),
+        ({"kto_criterion": "\x00"}, "kto_criterion"),
+        ({"reveal_raters": "\x00"}, "reveal_raters"),
+        ({"seed": "abc"}, "seed"),
+        ({"seed": "9" * 5000}, "seed"),
+        ({"seed": True}, "seed"),
+        ({"min_raters": 1.5}, "min_raters"),
+        ({"tie_margin": "abc"}, "tie_margin"),
+        ({"include_external": "yes"}, "include_external"),
+        ({"min_agreement": [1]}, "min_agreement"),
+    ],
+)
+def test_export_api_refuses_options_of_the_wrong_type(project, lead, options, key):
+    from exports.models import ExportJob
+
+    response = api(lead).post(
+        f"/api/v1/projects/{project.slug}/exports/",
+        {"format": "trl", "options": options},
+        format="json",
+    )
+    assert response.status_code == 400 and key in response.json()
+    assert not ExportJob.objects.exists()
+
+
+def test_export_api_takes_options_of_the_declared_types(project, lead):
+    options = {
+        "seed": 3,
+        "min_agreement": 1,  # an int where a float is declared
+        "tie_margin": 0.5,
+        "model": "m",
+        "include_external": False,
+        "date_from": "2024-01-01T00:00:00+00:00",
+        "kto_criterion": None,
+    }
+    response = api(lead).post(
+        f"/api/v1/projects/{project.slug}/exports/",
+        {"format": "trl", "options": options},
+        format="json",
+    )
+    assert response.status_code == 202, response.content
