@@ -2,7 +2,8 @@
 
 from django.http import Http404
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.request import Request
@@ -12,7 +13,7 @@ from rest_framework.views import APIView
 from config.renderers import CSVRenderer
 from conversations.models import Project, Role
 from conversations.services.access import require_role
-from ratings.models import DriftFlag, RunState, TaskKind
+from ratings.models import DriftFlag, FlagState, RunState, TaskKind
 from ratings.quality_selectors import (
     agreement_history,
     latest_run,
@@ -36,6 +37,21 @@ class QualityApi(APIView):
     renderer_classes = [JSONRenderer, BrowsableAPIRenderer, CSVRenderer]
 
 
+FORMAT = OpenApiParameter("format", str, enum=["json", "csv"], description="csv: one row per line")
+
+
+def data_schema(json_schema: dict, summary_csv: str = "the rows as CSV") -> dict:
+    """The answers of a quality data view: JSON, or CSV with ``?format=csv``."""
+    return {
+        (200, "application/json"): json_schema,
+        (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description=summary_csv),
+    }
+
+
+ROWS = {"type": "array", "items": {"type": "object", "additionalProperties": True}}
+OBJECT = {"type": "object", "additionalProperties": True}
+
+
 class AgreementApi(QualityApi):
     """Agreement history: one row per run, kind, criterion and metric (with its interval)."""
 
@@ -46,7 +62,7 @@ class AgreementApi(QualityApi):
         )
         metric = serializers.CharField(required=False, max_length=64)
 
-    @extend_schema(parameters=[FilterSerializer])
+    @extend_schema(parameters=[FilterSerializer, FORMAT], responses=data_schema(ROWS))
     def get(self, request: Request, slug: str) -> Response:
         project = lead_project(request, slug)
         data = self.FilterSerializer(data=request.query_params)
@@ -58,6 +74,7 @@ class RaterTableApi(QualityApi):
     """Per-rater quality of the latest run: agreement with the others, gold accuracy, speed
     and flags."""
 
+    @extend_schema(parameters=[FORMAT], responses=data_schema(ROWS))
     def get(self, request: Request, slug: str) -> Response:
         project = lead_project(request, slug)
         return Response(rater_table(project, latest_run(project)))
@@ -66,6 +83,10 @@ class RaterTableApi(QualityApi):
 class RaterTrendApi(QualityApi):
     """One rater's agreement per day, with their drift flags."""
 
+    @extend_schema(
+        parameters=[FORMAT],
+        responses=data_schema(OBJECT, "the days as CSV (day, agreement, judgments)"),
+    )
     def get(self, request: Request, slug: str, rater_id: int) -> Response:
         project = lead_project(request, slug)
         if project_rater(project, rater_id) is None:
@@ -80,6 +101,12 @@ class RaterTrendApi(QualityApi):
 class ConfusionApi(QualityApi):
     """The latest run's coincidence matrices: how often raters paired each two answers."""
 
+    @extend_schema(
+        parameters=[FORMAT],
+        responses=data_schema(
+            OBJECT, "one row per block, label and label (block, label, with, pairs)"
+        ),
+    )
     def get(self, request: Request, slug: str) -> Response:
         run = latest_run(lead_project(request, slug))
         confusion = run.confusion if run else {}
@@ -97,6 +124,7 @@ class ConfusionApi(QualityApi):
 class ContestedApi(QualityApi):
     """The latest run's most contested items, where raters disagree most."""
 
+    @extend_schema(parameters=[FORMAT], responses=data_schema(ROWS))
     def get(self, request: Request, slug: str) -> Response:
         run = latest_run(lead_project(request, slug))
         return Response(run.contested if run else [])
@@ -127,6 +155,18 @@ class QualityRunApi(APIView):
         failed)."""
         return Response(quality_status(lead_project(request, slug)))
 
+    class QueuedSerializer(serializers.Serializer):
+        queued = serializers.BooleanField()
+
+    @extend_schema(
+        request=None,
+        responses={
+            202: OpenApiResponse(
+                QueuedSerializer,
+                description="Queued: poll GET on this address until the run is over.",
+            )
+        },
+    )
     def post(self, request: Request, slug: str) -> Response:
         project = get_object_or_404(Project.objects.visible_to(request.user), slug=slug)
         quality_request(project=project, user=request.user)
@@ -137,10 +177,15 @@ class FlagUpdateApi(APIView):
     """Acknowledge or resolve a drift flag, with a note (leads)."""
 
     class InputSerializer(serializers.Serializer):
-        state = serializers.ChoiceField(["open", "acknowledged", "resolved"])
+        state = serializers.ChoiceField(FlagState.choices)
         note = serializers.CharField(required=False, allow_blank=True, default="")
 
-    @extend_schema(request=InputSerializer)
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        state = serializers.ChoiceField(FlagState.choices)
+        note = serializers.CharField(allow_blank=True)
+
+    @extend_schema(request=InputSerializer, responses=OutputSerializer)
     def patch(self, request: Request, pk: int) -> Response:
         flag = get_object_or_404(
             DriftFlag.objects.filter(project__in=Project.objects.visible_to(request.user)), pk=pk

@@ -10,6 +10,7 @@ import json
 import jsonschema
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
@@ -80,6 +81,13 @@ def api(user) -> APIClient:
     client = APIClient()
     client.force_authenticate(user)
     return client
+
+
+def test_the_schema_generates_with_no_warning_and_is_valid_openapi(tmp_path):
+    # an operation whose body cannot be guessed, or two components with one name, warn
+    call_command(
+        "spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml")
+    )
 
 
 def test_no_component_is_shared_by_accident(schema):
