@@ -60,6 +60,43 @@ def port_open(host: str, port: int) -> bool:
         return s.connect_ex((host, port)) == 0
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def _wait_for_port(port: str, *procs: subprocess.Popen) -> None:
+    """Wait until the web server answers (or a process has stopped)."""
+    while not port_open("127.0.0.1", int(port)):
+        if any(p.poll() is not None for p in procs):
+            return
+        time.sleep(0.3)
+
+
+def _welcome(port: str) -> None:
+    base = f"http://127.0.0.1:{port}"
+    print(
+        f"""
+==> Rateloop is running. Ctrl-C (or SIGTERM) stops the server and the worker.
+
+    Web UI     {base}/
+    API        {base}/api/v1/
+    API docs   {base}/api/v1/docs/
+
+    First things to try:
+      1. Log in as lead (password demo-lead): open the demo project's overview, its
+         Members page (invite a rater) and its quality dashboard.
+      2. Log in as rater1 (password demo-rater1) and rate: "Compare pairs", keys 1-5,
+         Enter submits.
+      3. Under "My account", create an API token and list your projects with it:
+         curl -H "Authorization: Token <key>" {base}/api/v1/projects/
+
+    The admin site needs an administrator account; make one with
+      .venv/bin/python manage.py createsuperuser
+""",
+        flush=True,
+    )
+
+
 def up(args: list[str]) -> None:
     ensure_venv()
     env = dict(os.environ)
@@ -87,17 +124,25 @@ def up(args: list[str]) -> None:
         ],
         cwd=ROOT,
         env=env,
+        start_new_session=True,
     )
-    say(f"serving on http://127.0.0.1:{port}/ (Ctrl-C stops the server and the worker)")
     web = subprocess.Popen(
-        [*manage, "runserver", f"127.0.0.1:{port}", "--noreload"], cwd=ROOT, env=env
+        [*manage, "runserver", f"127.0.0.1:{port}", "--noreload"],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,  # Ctrl-C reaches dev.py only, which stops both in order
     )
+    # SIGTERM (e.g. from a process manager) stops everything as Ctrl-C does.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
+        _wait_for_port(port, web, worker)
+        _welcome(port)
         while web.poll() is None and worker.poll() is None:
             time.sleep(0.5)
     except KeyboardInterrupt:
-        pass
+        say("stopping the server and the worker")
     finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second signal does not cut this short
         for proc in (web, worker):
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)

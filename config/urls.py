@@ -24,6 +24,7 @@ urlpatterns = [
     path("api/v1/", include("ratings.api_urls")),
     path("api/v1/", include("exports.api_urls")),
     path("api/v1/", include("exports.report_api_urls")),
+    path("", include("accounts.urls")),
     path("", include("conversations.urls")),
     path("", include("ratings.urls")),
     path("", include("exports.urls")),

@@ -5,7 +5,11 @@ from ratings import views
 app_name = "ratings"
 
 urlpatterns = [
+    path("projects/new/", views.project_new, name="project-new"),
     path("projects/<slug:slug>/", views.project_page, name="project"),
+    path("projects/<slug:slug>/rubric/", views.rubric_edit, name="rubric"),
+    path("projects/<slug:slug>/rubric.yaml", views.rubric_download, name="rubric-yaml"),
+    path("projects/<slug:slug>/members/", views.members, name="members"),
     path("projects/<slug:slug>/rate/<str:kind>/", views.rate, name="rate"),
     path("projects/<slug:slug>/settings/", views.project_settings, name="settings"),
     path("projects/<slug:slug>/quality/", views.quality_dashboard, name="quality"),
@@ -20,7 +24,6 @@ urlpatterns = [
     path("assignments/<int:pk>/submit/", views.submit, name="submit"),
     path("assignments/<int:pk>/skip/", views.skip, name="skip"),
     path("judgments/<int:pk>/edit/", views.edit_judgment, name="edit-judgment"),
-]
     path(
         "projects/<slug:slug>/judgments/import/",
         views.judgment_import_upload,
@@ -29,3 +32,4 @@ urlpatterns = [
     path(
         "judgment-imports/<int:pk>/", views.judgment_import_detail, name="judgment-import-detail"
     ),
+]

@@ -86,3 +86,23 @@ def require_role(*, user, project: Project, roles: tuple[str, ...], action: str)
             f"{action} needs the role {' or '.join(roles)} in project {project.slug!r}"
         )
     return role
+
+
+def may_create_projects(user) -> bool:
+    """Who may start a project (and so become its lead): a superuser, a user granted the
+    ``conversations.add_project`` permission (in the admin, directly or through a group), or
+    anyone who already leads a project. Staff status alone (admin access) is not enough:
+    project roles and admin rights are separate."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    if user.has_perm("conversations.add_project"):
+        return True
+    return Membership.objects.filter(user=user, role=Role.LEAD).exists()
+
+
+def require_project_creator(*, user) -> None:
+    if not may_create_projects(user):
+        raise PermissionDenied(
+            "creating a project needs the permission to add projects (an administrator grants"
+            " it) or the lead role in another project"
+        )

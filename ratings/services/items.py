@@ -18,7 +18,7 @@ from django.db.models import F, Max
 
 from conversations.models import Conversation, Message, MessageRole, Project, Role
 from conversations.services.access import require_role
-from ratings.models import Item, TaskKind
+from ratings.models import Criterion, Item, TaskKind
 from ratings.signals import pairs_created
 
 
@@ -52,6 +52,21 @@ def _conversations(project: Project, f: QueueFilter):
     return qs
 
 
+SCORE_NEEDS_RUBRIC = (
+    "Score items need a rubric: add at least one criterion for rubric scoring on the Rubric"
+    " page first, or queue other kinds of items."
+)
+
+
+def has_score_rubric(project: Project) -> bool:
+    """Whether the project's current rubric has a criterion raters score items on: without
+    one, a score item would ask nothing."""
+    applies = Criterion.objects.filter(
+        rubric__project=project, rubric__is_current=True
+    ).values_list("applies_to", flat=True)
+    return any(TaskKind.SCORE in (a or [TaskKind.SCORE]) for a in applies)
+
+
 @transaction.atomic
 def items_queue(
     *,
@@ -66,15 +81,22 @@ def items_queue(
     """Create the items the rules give for the matching conversations. Leads only.
 
     Returns the number of new items per kind. Raises ValidationError for a kind the project
-    does not run, and when an uploaded id list names conversations that do not exist.
+    does not run, for score items asked for before the rubric has a criterion for scoring
+    (without ``kinds``, score items are then left out), and when an uploaded id list names
+    conversations that do not exist.
     """
     if user is not None:
         require_role(user=user, project=project, roles=(Role.LEAD,), action="queuing items")
     enabled = TaskKind.run_by(project)
+    if not kinds and TaskKind.SCORE in enabled and not has_score_rubric(project):
+        # "Everything the project runs" leaves score items out until a rubric exists.
+        enabled = [k for k in enabled if k != TaskKind.SCORE]
     kinds = tuple(kinds or enabled)
     bad = [k for k in kinds if k not in enabled]
     if bad:
         raise ValidationError({"kinds": f"this project does not run {', '.join(bad)} items"})
+    if TaskKind.SCORE in kinds and not has_score_rubric(project):
+        raise ValidationError({"kinds": SCORE_NEEDS_RUBRIC})
     f = queue_filter or QueueFilter()
     conversations = _conversations(project, f)
     if f.external_ids is not None:

@@ -8,11 +8,18 @@ from django.db import transaction
 from django.utils.text import slugify
 
 from conversations.models import Project, Role
-from conversations.services.access import require_role
-from conversations.services.projects import membership_set
+from conversations.services.access import require_project_creator, require_role
+from conversations.services.projects import member_add, membership_set
 from ratings.models import TaskKind
 from ratings.services.rubrics import clean_criteria, rubric_set
 
+__all__ = [
+    "clean_settings",
+    "member_add",
+    "project_create",
+    "project_create_from_spec",
+    "project_settings_update",
+]
 SETTINGS_FIELDS = {
     "name": str,
     "description": str,
@@ -24,6 +31,8 @@ SETTINGS_FIELDS = {
     "pause_flagged_raters": bool,
     "show_rater_identities": bool,
 }
+# Path segments of the web UI that a project's slug must not take (``/projects/new/``).
+RESERVED_SLUGS = {"new"}
 SPEC_KEYS = {"slug", "task_types", "rubric", "members", "guidelines_file", *SETTINGS_FIELDS}
 
 
@@ -159,12 +168,20 @@ def project_create_from_spec(
 
 
 @transaction.atomic
-def member_add(*, project: Project, user, username: str, role: str):
-    """Give an existing user a role in the project (or change it). Leads only."""
-    require_role(user=user, project=project, roles=(Role.LEAD,), action="managing members")
-    member = get_user_model().objects.filter(username=username).first()
-    if member is None:
-        raise ValidationError({"username": f"no user {username!r}; an admin creates accounts"})
-    if role not in Role.values:
-        raise ValidationError({"role": f"expected one of {', '.join(Role.values)}"})
-    return membership_set(project=project, user=member, role=role)
+def project_create(*, user, values: dict, task_types: list) -> Project:
+    """Start a project from the web form and make ``user`` its lead. Allowed to the users
+    ``conversations.services.access.may_create_projects`` names. The slug comes from the
+    name (``-2``, ``-3``... when taken). Bad settings or task types -> ValidationError."""
+    require_project_creator(user=user)
+    clean = clean_settings(values)
+    if not clean.get("name", "").strip():
+        raise ValidationError({"name": "Give the project a name."})
+    flags = _task_flags(task_types)
+    base = slugify(clean["name"])[:70] or "project"
+    slug, n = base, 1
+    while slug in RESERVED_SLUGS or Project.objects.filter(slug=slug).exists():
+        n += 1
+        slug = f"{base}-{n}"
+    project = Project.objects.create(slug=slug, created_by=user, **clean, **flags)
+    membership_set(project=project, user=user, role=Role.LEAD)
+    return project

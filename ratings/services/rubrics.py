@@ -10,40 +10,57 @@ from ratings.models import Criterion, Judgment, Rubric, Scale, TaskKind
 
 
 def clean_criteria(criteria: list[dict]) -> list[dict]:
-    """Validate a rubric spec (a list of criteria); raise ValidationError naming the field."""
+    """Validate a rubric spec (a list of criteria). Raise one ValidationError naming every
+    bad field (``rubric[i].field``), so that a form can show them all at once.
+
+    A Likert criterion needs anchors, at least for its end points (what the lowest and the
+    highest point mean): one per point, or just the two ends (the middle points then have
+    no words, only numbers)."""
     if not isinstance(criteria, list):
         raise ValidationError({"rubric": "expected a list of criteria"})
-    clean, keys = [], set()
+    clean, keys, errors = [], set(), {}
     for i, c in enumerate(criteria):
         f = f"rubric[{i}]"
         if not isinstance(c, dict):
-            raise ValidationError({f: "expected an object"})
+            errors[f] = "expected an object"
+            continue
         label = str(c.get("label") or c.get("key") or "").strip()
         key = slugify(c.get("key") or label).replace("-", "_")
         if not key:
-            raise ValidationError({f"{f}.key": "a criterion needs a key or a label"})
-        if key in keys:
-            raise ValidationError({f"{f}.key": f"duplicate criterion {key!r}"})
+            errors[f"{f}.key"] = "a criterion needs a key or a label"
+        elif key in keys:
+            errors[f"{f}.key"] = f"duplicate criterion {key!r}"
         keys.add(key)
         scale = c.get("scale", Scale.LIKERT)
         if scale not in Scale.values:
-            raise ValidationError({f"{f}.scale": f"expected one of {', '.join(Scale.values)}"})
+            errors[f"{f}.scale"] = f"expected one of {', '.join(Scale.values)}"
         points, anchors, options = c.get("points"), c.get("anchors") or [], c.get("options") or []
+        anchors = [str(a).strip() for a in anchors] if isinstance(anchors, list) else anchors
         if scale == Scale.LIKERT:
             points = points or (len(anchors) if anchors else 5)
-            if not isinstance(points, int) or not 2 <= points <= 10:
-                raise ValidationError({f"{f}.points": "a Likert scale has 2 to 10 points"})
-            if anchors and len(anchors) != points:
-                raise ValidationError({f"{f}.anchors": f"give one anchor per point ({points})"})
+            if not isinstance(points, int) or isinstance(points, bool) or not 2 <= points <= 10:
+                errors[f"{f}.points"] = "a Likert scale has 2 to 10 points"
+            elif not isinstance(anchors, list):
+                errors[f"{f}.anchors"] = "expected a list of anchors"
+            elif len(anchors) == 2 and points > 2:
+                anchors = [anchors[0], *[""] * (points - 2), anchors[1]]
+            elif anchors and len(anchors) != points:
+                errors[f"{f}.anchors"] = (
+                    f"give one anchor per point ({points}), or just the two end points"
+                )
+            checked = f"{f}.points" not in errors and f"{f}.anchors" not in errors
+            if checked and (not anchors or not anchors[0] or not anchors[-1]):
+                errors[f"{f}.anchors"] = (
+                    "a Likert scale needs anchors for its end points: say what the lowest"
+                    " and the highest point mean"
+                )
         else:
-            points = None
+            points, anchors = None, []
         if scale in (Scale.SINGLE_CHOICE, Scale.MULTI_CHOICE) and len(options) < 2:
-            raise ValidationError({f"{f}.options": "a choice scale needs at least two options"})
+            errors[f"{f}.options"] = "a choice scale needs at least two options"
         applies_to = c.get("applies_to") or [TaskKind.SCORE]
         if any(k not in TaskKind.values for k in applies_to):
-            raise ValidationError(
-                {f"{f}.applies_to": f"expected task kinds from {', '.join(TaskKind.values)}"}
-            )
+            errors[f"{f}.applies_to"] = f"expected task kinds from {', '.join(TaskKind.values)}"
         clean.append(
             {
                 "key": key,
@@ -51,13 +68,15 @@ def clean_criteria(criteria: list[dict]) -> list[dict]:
                 "description": str(c.get("description") or ""),
                 "scale": scale,
                 "points": points,
-                "anchors": [str(a) for a in anchors],
+                "anchors": [str(a) for a in anchors] if isinstance(anchors, list) else [],
                 "options": [str(o) for o in options],
                 "required": bool(c.get("required", True)),
                 "position": i,
                 "applies_to": list(applies_to),
             }
         )
+    if errors:
+        raise ValidationError(errors)
     return clean
 
 

@@ -4,6 +4,7 @@ from ratings.views.judgment_import import judgment_import_detail, judgment_impor
 from ratings.views.projects import home, item_detail, project_page, project_settings
 from ratings.views.quality import quality_dashboard, quality_rater
 from ratings.views.rating import edit_judgment, guidelines, my_judgments, rate, skip, submit
+from ratings.views.setup import members, project_new, rubric_download, rubric_edit
 
 __all__ = [
     "edit_judgment",
@@ -12,12 +13,16 @@ __all__ = [
     "item_detail",
     "judgment_import_detail",
     "judgment_import_upload",
+    "members",
     "my_judgments",
+    "project_new",
     "project_page",
     "project_settings",
     "quality_dashboard",
     "quality_rater",
     "rate",
+    "rubric_download",
+    "rubric_edit",
     "skip",
     "submit",
 ]

@@ -127,12 +127,19 @@ def test_revision_creates_a_new_version_and_keeps_the_old(rated_project, raters)
 
 
 def test_changing_a_rubric_with_judgments_makes_a_new_version(rated_project, raters, lead):
-    rubric_set(project=rated_project, user=lead, criteria=[{"key": "helpfulness", "points": 7}])
+    ends = ["Useless", "Excellent"]
+    rubric_set(
+        project=rated_project,
+        user=lead,
+        criteria=[{"key": "helpfulness", "points": 7, "anchors": ends}],
+    )
     assert Rubric.objects.filter(project=rated_project).count() == 1  # no judgments yet: in place
     a = next_of(rated_project, raters[0], TaskKind.SCORE)
     j = judgment_submit(assignment=a, rater=raters[0], answer={"scores": {"helpfulness": 7}})
     v2 = rubric_set(
-        project=rated_project, user=lead, criteria=[{"key": "helpfulness", "points": 3}]
+        project=rated_project,
+        user=lead,
+        criteria=[{"key": "helpfulness", "points": 3, "anchors": ends}],
     )
     assert v2.version == 2 and v2.is_current
     j.refresh_from_db()
@@ -145,13 +152,17 @@ def test_changing_a_rubric_with_judgments_makes_a_new_version(rated_project, rat
     ("spec", "field"),
     [
         ([{"key": "a", "scale": "likert", "points": 11}], "rubric[0].points"),
-        ([{"key": "a", "anchors": ["x", "y"], "points": 3}], "rubric[0].anchors"),
+        ([{"key": "a", "anchors": ["x", "y", "z", "w"], "points": 3}], "rubric[0].anchors"),
+        ([{"key": "a", "points": 5}], "rubric[0].anchors"),
+        ([{"key": "a", "anchors": ["", "y"], "points": 5}], "rubric[0].anchors"),
+        ([{"key": "a", "anchors": ["x", "", ""], "points": 3}], "rubric[0].anchors"),
         ([{"key": "a", "scale": "single_choice", "options": ["x"]}], "rubric[0].options"),
         ([{"key": "a"}, {"key": "a"}], "rubric[1].key"),
         ([{"key": "a", "scale": "stars"}], "rubric[0].scale"),
     ],
 )
 def test_bad_rubric_specs_are_refused(project, lead, spec, field):
+    """Each rule names its field; a Likert criterion without end-point anchors is refused."""
     with pytest.raises(ValidationError) as exc:
         rubric_set(project=project, user=lead, criteria=spec)
     assert field in exc.value.message_dict
@@ -202,3 +213,20 @@ def test_sme_verdicts_need_their_correction_or_missing_fact(kb_project, member):
         "incorrect",
         {"article_id": "KB-1", "problem": "outdated"},
     )
+
+
+def test_rubric_errors_are_all_reported_at_once(project, lead):
+    with pytest.raises(ValidationError) as exc:
+        rubric_set(
+            project=project,
+            user=lead,
+            criteria=[{"key": "a"}, {"key": "b", "scale": "single_choice", "options": ["x"]}],
+        )
+    assert set(exc.value.message_dict) == {"rubric[0].anchors", "rubric[1].options"}
+
+
+def test_two_anchors_name_the_end_points_of_a_longer_scale(project, lead):
+    rubric = rubric_set(
+        project=project, user=lead, criteria=[{"key": "a", "points": 4, "anchors": ["Bad", "Good"]}]
+    )
+    assert rubric.criteria.get().anchors == ["Bad", "", "", "Good"]

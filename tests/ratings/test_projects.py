@@ -68,39 +68,41 @@ def test_lead_edits_settings_rubric_and_members_in_the_web_ui(client, project, l
             "gold_rate": 0.1,
             "lease_seconds": 600,
             "allow_edits": "on",
-            "rubric": "- key: helpfulness\n  points: 5\n",
         },
     )
     assert response.status_code == 302
     project.refresh_from_db()
     assert (project.name, project.overlap, project.guidelines_version) == ("Renamed", 2, 2)
+    client.post(
+        f"/projects/{project.slug}/rubric/",
+        {"action": "yaml", "rubric": "- key: helpfulness\n  anchors: [Useless, Excellent]\n"},
+    )
     assert Rubric.objects.get(project=project).criteria.get().key == "helpfulness"
     client.post(
-        f"/projects/{project.slug}/settings/",
-        {"action": "member", "username": "newbie", "role": "sme"},
+        f"/projects/{project.slug}/members/",
+        {"action": "add", "add-username": "newbie", "add-role": "sme"},
     )
     assert Membership.objects.get(project=project, user=other).role == "sme"
     bad = client.post(
-        f"/projects/{project.slug}/settings/",
-        {"action": "member", "username": "ghost", "role": "sme"},
+        f"/projects/{project.slug}/members/",
+        {"action": "add", "add-username": "ghost", "add-role": "sme"},
     )
-    assert bad.status_code == 200 and "no user" in bad.content.decode()
+    assert bad.status_code == 200 and "No user" in bad.content.decode()
     bad_rubric = client.post(
-        f"/projects/{project.slug}/settings/",
-        {
-            "action": "settings",
-            "name": "R",
-            "task_types": ["score"],
-            "overlap": 2,
-            "gold_rate": 0.1,
-            "lease_seconds": 600,
-            "rubric": "- key: a\n  scale: stars\n",
-        },
+        f"/projects/{project.slug}/rubric/",
+        {"action": "yaml", "rubric": "- key: a\n  scale: stars\n"},
     )
     assert "expected one of likert" in bad_rubric.content.decode()
 
 
 def test_lead_queues_items_by_filter_and_by_uploaded_list(client, project, lead):
+    from ratings.services.rubrics import rubric_set
+
+    rubric_set(
+        project=project,
+        user=lead,
+        criteria=[{"key": "helpfulness", "anchors": ["Useless", "Excellent"]}],
+    )
     for i in range(3):
         pairwise_conversation(project, external_id=f"c{i}")
     client.force_login(lead)
@@ -128,8 +130,8 @@ def test_settings_page_is_for_leads_only(client, project, member):
         assert client.get(f"/projects/{project.slug}/settings/").status_code == 403
         assert (
             client.post(
-                f"/projects/{project.slug}/settings/",
-                {"action": "member", "username": "x", "role": "lead"},
+                f"/projects/{project.slug}/members/",
+                {"action": "add", "add-username": "x", "add-role": "lead"},
             ).status_code
             == 403
         )
