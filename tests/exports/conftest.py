@@ -44,7 +44,10 @@ def exportable(project, lead, member):
     rubric = rubric_set(
         project=project,
         user=lead,
-        criteria=[{"key": "helpfulness", "points": 5}, {"key": "safe", "scale": "binary"}],
+        criteria=[
+            {"key": "helpfulness", "points": 5, "anchors": ["Poor", "Excellent"]},
+            {"key": "safe", "scale": "binary"},
+        ],
     )
     for i in range(6):
         pairwise_conversation(project, external_id=f"c{i}")

@@ -14,7 +14,8 @@ from django.core.management.base import CommandError
 from django.db import transaction
 from django.utils import timezone
 
-from conversations.models import Message
+from conversations.models import Message, Role
+from conversations.services.projects import membership_set
 from exports.canonical import ExportFilters
 from exports.fast import cache as text_cache
 from exports.fast import decisions
@@ -23,11 +24,14 @@ from ratings.models import Item, Judgment, TaskKind
 from ratings.services.items import items_queue
 from ratings.services.judgment_import import judgment_import
 from ratings.services.rubrics import rubric_set
+from ratings.services.rubrics import rubric_set
 from tests.exports.test_fast import assert_same, both, conversation, parquet_export
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]  # the export cache
 ALL = ExportFilters(exclude_gold=False)
 SHAPES = ["user", "none", "system+user", "multi", "system only", "gap", "tool"]
+
+SCORING = [{"key": "helpful", "anchors": ["Not at all", "Fully"]}]
 
 SCORING = [{"key": "helpful", "anchors": ["Not at all", "Fully"]}]
 
@@ -112,6 +116,7 @@ def test_queuing_only_scoring_items_or_with_the_setting_off_sends_nothing(
     project, lead, settings, django_capture_on_commit_callbacks
 ):
     tricky_conversations(project, 3)
+    rubric_set(project=project, user=lead, criteria=SCORING)  # score items need one
     with django_capture_on_commit_callbacks() as callbacks:
         items_queue(project=project, user=lead, kinds=(TaskKind.SCORE,))
     assert callbacks == []
@@ -295,6 +300,8 @@ def test_the_periodic_warm_covers_every_project_with_pairs(project, lead, settin
     settings.EXPORT_CACHE_WARM = False  # queued while warming was off: nothing warmed
     items_queue(project=project, user=lead)
     scores_only = ProjectFactory()
+    membership_set(project=scores_only, user=lead, role=Role.LEAD)
+    rubric_set(project=scores_only, user=lead, criteria=SCORING)
     tricky_conversations(scores_only, 2)
     items_queue(project=scores_only, user=None, kinds=(TaskKind.SCORE,))
     export_cache_warm_all()  # off: does nothing

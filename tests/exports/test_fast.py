@@ -101,8 +101,16 @@ def make_tricky(project, lead):
     """40 pairs: tricky text, seven prompt shapes, 1-4 votes each (ties, both bad, no
     preference, external), gold pairs, two rubric versions, a flagged rater."""
     rng = random.Random(7)
-    rubric1 = rubric_set(project=project, user=lead, criteria=[{"key": "helpful", "points": 5}])
-    rubric2 = rubric_set(project=project, user=lead, criteria=[{"key": "kind", "points": 3}])
+    rubric1 = rubric_set(
+        project=project,
+        user=lead,
+        criteria=[{"key": "helpful", "points": 5, "anchors": ["Poor", "Excellent"]}],
+    )
+    rubric2 = rubric_set(
+        project=project,
+        user=lead,
+        criteria=[{"key": "kind", "points": 3, "anchors": ["Poor", "Excellent"]}],
+    )
     raters = [UserFactory() for _ in range(4)]
     now = timezone.now()
     DriftFlag.objects.create(

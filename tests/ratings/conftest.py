@@ -52,7 +52,12 @@ def judged(project, lead, member):
         project=project,
         user=lead,
         criteria=[
-            {"key": "helpfulness", "points": 5, "applies_to": ["score", "pairwise"]},
+            {
+                "key": "helpfulness",
+                "points": 5,
+                "anchors": ["Poor", "Excellent"],
+                "applies_to": ["score", "pairwise"],
+            },
             {"key": "safe", "scale": "binary"},
         ],
     )

@@ -172,7 +172,7 @@ def test_lead_sets_rubric_queues_items_and_lists_them(project, lead, django_asse
         pairwise_conversation(project, external_id=f"c{i}")
     rubric = client.put(
         f"/api/v1/projects/{project.slug}/rubric/",
-        {"criteria": [{"key": "helpfulness", "points": 5}]},
+        {"criteria": [{"key": "helpfulness", "points": 5, "anchors": ["Poor", "Excellent"]}]},
         format="json",
     )
     assert rubric.status_code == 200 and rubric.json()["version"] == 1

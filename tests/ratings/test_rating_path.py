@@ -105,7 +105,14 @@ def test_a_rubric_change_is_seen_by_the_very_next_task_and_submit(rated_project,
     rubric_set(
         project=rated_project,
         user=lead,
-        criteria=[{"key": "clarity", "points": 5, "applies_to": ["pairwise"]}],
+        criteria=[
+            {
+                "key": "clarity",
+                "points": 5,
+                "anchors": ["Poor", "Excellent"],
+                "applies_to": ["pairwise"],
+            }
+        ],
     )
     next_url = f"/api/v1/projects/{rated_project.slug}/next/"
     task = client.post(next_url, {"kind": "pairwise"}, format="json").json()
@@ -114,7 +121,14 @@ def test_a_rubric_change_is_seen_by_the_very_next_task_and_submit(rated_project,
     rubric_set(
         project=rated_project,
         user=lead,
-        criteria=[{"key": "tone", "points": 3, "applies_to": ["pairwise"]}],
+        criteria=[
+            {
+                "key": "tone",
+                "points": 3,
+                "anchors": ["Poor", "Excellent"],
+                "applies_to": ["pairwise"],
+            }
+        ],
     )
     url = f"/api/v1/assignments/{task['assignment_id']}/submit/"
     stale = client.post(url, {"choice": "tie", "scores": {"clarity": "tie"}}, format="json")

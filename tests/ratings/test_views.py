@@ -160,7 +160,9 @@ def test_project_pages_link_to_what_the_role_may_open(client, rated_project, lea
     links = set(re.findall(r'class="project-links">(.*?)</p>', overview, re.S))
     hrefs = sorted(set(re.findall(r'href="([^"]+)"', "".join(links))))
     assert f"/projects/{slug}/settings/" in hrefs and f"/projects/{slug}/quality/" in hrefs
-    assert len(hrefs) == 7  # exports, leaderboard, KB report, quality, overview, set-up, import
+    # exports, leaderboard, KB report, quality, overview, set-up, rubric, members, import,
+    # import history, judgment import
+    assert len(hrefs) == 11
     for href in hrefs:
         assert client.get(href).status_code == 200, href
     consumer = member(Role.CONSUMER)
