@@ -91,7 +91,7 @@ def _welcome(port: str) -> None:
          curl -H "Authorization: Token <key>" {base}/api/v1/projects/
 
     The admin site needs an administrator account; make one with
-      .venv/bin/python manage.py createsuperuser
+      DJANGO_DEBUG=1 .venv/bin/python manage.py createsuperuser
 """,
         flush=True,
     )
