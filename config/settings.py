@@ -218,7 +218,18 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Rateloop API",
-    "DESCRIPTION": "Chatbot response rating and RLHF preference collection.",
+    "DESCRIPTION": (
+        "Chatbot response rating and RLHF preference collection.\n\n"
+        "**Authentication.** Send an API token in the header `Authorization: Token <key>`."
+        " To get one, log in to the web UI, open **My account** (`/account/`) and create a"
+        " token there: give it a name (the script or machine that uses it), copy the key,"
+        " which is shown once; the page lists your tokens with their last use and revokes"
+        " them. A script can also trade a user name and password for a token with"
+        " `POST /api/v1/auth/token/`. A token acts with its user's project roles; changing"
+        " the password revokes the user's tokens. A missing or bad token answers 401 with"
+        " `WWW-Authenticate: Token`. To try calls on this page, press **Authorize** and"
+        " enter `Token <key>`."
+    ),
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     # Swagger UI assets are served by the service itself, not fetched from a CDN.
