@@ -278,6 +278,9 @@ def leaderboard_page(request: HttpRequest, slug: str) -> HttpResponse:
                 order,
                 [[c["wins"] for c in row["cells"]] for row in matrix_rows],
                 title="Wins of the row model against the column model",
+                row_title="Model",
+                col_title="Against",
+                scale_label="wins",
             ),
         },
     )

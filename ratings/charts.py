@@ -11,6 +11,7 @@ from html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 W, H, PAD_L, PAD_R, PAD_T, PAD_B = 640, 240, 58, 16, 14, 50
+LABEL_MAX = 28  # longer matrix labels are cut (the full name is in the tooltip)
 PALETTE = ["#2457c5", "#c2410c", "#15803d", "#7c3aed", "#b91c1c", "#0e7490", "#a16207"]
 
 
@@ -218,53 +219,69 @@ def confusion_title(block: str) -> str:
     return f"{label}: {'overall preference' if kind == 'pairwise' else 'overall'}"
 
 
-def heatmap(labels: list[str], matrix: list[list[float]], *, title: str) -> SafeString:
-    """A confusion (coincidence) matrix: darker cells, more pairs of raters gave that pair.
-    A colour scale under the grid says what the shades mean."""
+def heatmap(
+    labels: list[str],
+    matrix: list[list[float]],
+    *,
+    title: str,
+    row_title: str = "This rater's answer",
+    col_title: str = "Other rater's answer",
+    scale_label: str = "pairs of answers",
+) -> SafeString:
+    """A matrix as shaded cells (a confusion matrix, a head-to-head table): the darker, the
+    more. Column labels are slanted so long names (models) never overlap; a colour scale
+    under the grid says what the shades mean."""
     n = len(labels)
     if not n:
         return mark_safe("")
-    cell, off = 44, 96
-    size = off + cell * n + 10
-    scale_h = 46
+    names = [str(label) for label in labels]
+    longest = min(max(len(x) for x in names), LABEL_MAX)
+    cell = 44
+    left = 34 + int(longest * 6.6)  # the row labels, right-aligned against the grid
+    top = 30 + int(longest * 4.8)  # the slanted column labels
+    width = left + cell * n + 10 + int(longest * 4.8)
+    grid_bottom = top + cell * n
+    height = grid_bottom + 56
     peak = max((v for row in matrix for v in row), default=0) or 1
+    mid_x, mid_y = left + cell * n / 2, top + cell * n / 2
     parts = [
-        f'<text x="{off + cell * n / 2:.0f}" y="14" text-anchor="middle" class="axis-title">'
-        "Other rater's answer</text>",
-        f'<text x="14" y="{off + cell * n / 2:.0f}" transform="rotate(-90 14 {off + cell * n / 2:.0f})" '
-        'text-anchor="middle" class="axis-title">This rater\'s answer</text>',
+        f'<text x="{mid_x:.0f}" y="14" text-anchor="middle" class="axis-title">'
+        f"{escape(col_title)}</text>",
+        f'<text x="14" y="{mid_y:.0f}" transform="rotate(-90 14 {mid_y:.0f})" '
+        f'text-anchor="middle" class="axis-title">{escape(row_title)}</text>',
     ]
-    for i, label in enumerate(labels):
+    for i, name in enumerate(names):
+        short = name if len(name) <= LABEL_MAX else name[: LABEL_MAX - 1] + "…"
         parts.append(
-            f'<text x="{off - 6}" y="{off + i * cell + cell / 2 + 4:.0f}" text-anchor="end" class="tick">{escape(str(label)[:12])}<title>{escape(str(label))}</title></text>'
+            f'<text x="{left - 6}" y="{top + i * cell + cell / 2 + 4:.0f}" text-anchor="end" class="tick row-label">{escape(short)}<title>{escape(name)}</title></text>'
         )
+        cx, cy = left + i * cell + cell / 2, top - 6
         parts.append(
-            f'<text x="{off + i * cell + cell / 2:.0f}" y="{off - 8}" text-anchor="middle" class="tick">{escape(str(label)[:7])}<title>{escape(str(label))}</title></text>'
+            f'<text x="{cx:.0f}" y="{cy}" transform="rotate(-40 {cx:.0f} {cy})" text-anchor="start" class="tick col-label">{escape(short)}<title>{escape(name)}</title></text>'
         )
         for j in range(n):
             v = matrix[i][j]
             shade = 0.08 + 0.85 * (v / peak)
             ink = "#fff" if shade > 0.55 else "#111"
             parts.append(
-                f'<rect x="{off + j * cell}" y="{off + i * cell}" width="{cell - 2}" height="{cell - 2}" fill="#2457c5" fill-opacity="{shade:.2f}" class="cell"><title>{escape(str(labels[i]))} / {escape(str(labels[j]))}: {v:g}</title></rect>'
+                f'<rect x="{left + j * cell}" y="{top + i * cell}" width="{cell - 2}" height="{cell - 2}" fill="#2457c5" fill-opacity="{shade:.2f}" class="cell"><title>{escape(names[i])} / {escape(names[j])}: {v:g}</title></rect>'
             )
             parts.append(
-                f'<text x="{off + j * cell + cell / 2 - 1:.0f}" y="{off + i * cell + cell / 2 + 4:.0f}" text-anchor="middle" class="cell-label" style="fill:{ink}">{v:.0f}</text>'
+                f'<text x="{left + j * cell + cell / 2 - 1:.0f}" y="{top + i * cell + cell / 2 + 4:.0f}" text-anchor="middle" class="cell-label" style="fill:{ink}">{v:.0f}</text>'
             )
-    # the colour scale: ten steps from none to the busiest cell
-    top = off + cell * n + 12
-    width = min(cell * n, 220)
+    # the colour scale: ten steps from none to the largest cell
+    y0 = grid_bottom + 12
+    span = min(cell * n, 220)
     for k in range(10):
         parts.append(
-            f'<rect x="{off + k * width / 10:.1f}" y="{top}" width="{width / 10 + 0.5:.1f}" height="10" fill="#2457c5" fill-opacity="{0.08 + 0.85 * k / 9:.2f}" class="scale"/>'
+            f'<rect x="{left + k * span / 10:.1f}" y="{y0}" width="{span / 10 + 0.5:.1f}" height="10" fill="#2457c5" fill-opacity="{0.08 + 0.85 * k / 9:.2f}" class="scale"/>'
         )
     parts.append(
-        f'<text x="{off}" y="{top + 24}" class="tick" data-scale="min">0</text>'
-        f'<text x="{off + width}" y="{top + 24}" text-anchor="end" class="tick" data-scale="max">{peak:g}</text>'
-        f'<text x="{off + width / 2:.0f}" y="{top + 38}" text-anchor="middle" class="tick">pairs of answers</text>'
+        f'<text x="{left}" y="{y0 + 24}" class="tick" data-scale="min">0</text>'
+        f'<text x="{left + span}" y="{y0 + 24}" text-anchor="end" class="tick" data-scale="max">{peak:g}</text>'
+        f'<text x="{left + span / 2:.0f}" y="{y0 + 38}" text-anchor="middle" class="tick">{escape(scale_label)}</text>'
     )
-    height = size + scale_h
-    svg = f'<svg viewBox="0 0 {size} {height}" role="img" aria-label="{escape(title)}" class="chart heatmap" style="max-width:{size}px">{"".join(parts)}</svg>'
+    svg = f'<svg viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}" class="chart heatmap" style="max-width:{width}px">{"".join(parts)}</svg>'
     return mark_safe(
         f'<figure class="chart-figure"><figcaption>{escape(title)}</figcaption>{svg}</figure>'
     )

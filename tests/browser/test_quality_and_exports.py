@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from conversations.models import Role
+from conversations.models import Message, Role
 from conversations.services.projects import membership_set
 from exports.models import ExportJob
 from ratings.models import Item, Judgment, TaskKind
@@ -70,6 +70,7 @@ def test_dashboard_draws_charts_and_sorts_the_rater_table(page, login_as, lead, 
     assert dates.first.get_attribute("text-anchor") == "start"  # drawn inwards: not clipped
     heatmap = page.locator("svg.heatmap").first
     assert heatmap.locator("rect.scale").count() == 10  # the colour scale
+    expect(page.get_by_test_id("too-few")).to_have_count(0)  # 20 items: enough
     title = page.locator(".charts-grid figcaption").first.inner_text()
     assert title == "Rater-pair coincidences: Pairwise: overall preference"
     table = page.locator("[data-testid=rater-table]")
@@ -123,10 +124,39 @@ def test_consumer_exports_and_downloads(page, login_as, judged_project):
 
 def test_leaderboard_and_kb_pages_draw_charts(page, login_as, lead, judged_project):
     project, _ = judged_project
+    # long model names, as real ones are: the head-to-head labels must not overlap
+    for c, name in enumerate(["assistant-large-2025-06-01", "assistant-small-2025-06-01"]):
+        Message.objects.filter(conversation__project=project, model=f"model-{c}").update(model=name)
     login_as(page, lead)
     page.goto(f"/projects/{project.slug}/reports/leaderboard/")
     assert page.locator("svg").first.is_visible()
-    assert "model-0" in page.content() and "model-1" in page.content()
+    assert "assistant-large-2025-06-01" in page.content()
+    heatmap = page.locator("svg.heatmap")
+    assert heatmap.locator("rect.scale").count() == 10
+    frame = heatmap.bounding_box()
+    boxes = [t.bounding_box() for t in heatmap.locator("text.tick").all()]
+    for b in boxes:  # every label inside the chart
+        assert frame["x"] - 1 <= b["x"] and b["x"] + b["width"] <= frame["x"] + frame["width"] + 1
+        assert frame["y"] - 1 <= b["y"] and b["y"] + b["height"] <= frame["y"] + frame["height"] + 1
+    labels = [t.bounding_box() for t in heatmap.locator("text.col-label").all()]
+    labels += [t.bounding_box() for t in heatmap.locator("text.row-label").all()]
+    for i, a in enumerate(labels):
+        for b in labels[i + 1 :]:
+            apart = (
+                a["x"] + a["width"] <= b["x"] + 1
+                or b["x"] + b["width"] <= a["x"] + 1
+                or a["y"] + a["height"] <= b["y"] + 1
+                or b["y"] + b["height"] <= a["y"] + 1
+            )
+            if not apart:  # slanted labels' boxes may touch; their ends must not
+                assert abs(a["x"] - b["x"]) > 20 or abs(a["y"] - b["y"]) > 12
+    expect(page.get_by_test_id("too-few")).to_have_count(0)
+
+    # under the documented minimum of battles, a model's figure says so
+    keep = list(Judgment.objects.filter(item__project=project).values_list("id", flat=True))
+    Judgment.objects.filter(pk__in=keep[6:]).update(is_current=False)
+    page.reload()
+    expect(page.get_by_test_id("too-few").first).to_contain_text("too few battles")
     page.goto(f"/projects/{project.slug}/reports/kb/")
     assert page.get_by_role("heading").first.is_visible()
 
@@ -169,3 +199,12 @@ def test_quality_status_api_says_when_the_figures_are_current(judged_project, le
     assert client.get(url).json()["up_to_date"] is False
     client.force_authenticate(raters[0])
     assert client.get(url).status_code == 403
+
+
+def test_agreement_on_too_few_items_says_so(page, login_as, lead, judged_project, settings):
+    project, _ = judged_project
+    settings.QUALITY_MIN_SHARED_ITEMS = 50  # the judged project has 20 items
+    login_as(page, lead)
+    page.goto(f"/projects/{project.slug}/quality/")
+    table = page.get_by_test_id("agreement-table")
+    expect(table).to_contain_text("too few items (20 < 50)")
