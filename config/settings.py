@@ -273,6 +273,9 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_IGNORE_RESULT = True  # job state lives in database rows (ImportJob, ExportJob...)
 CELERY_TASK_ACKS_LATE = True
+# A job whose worker died is failed by the sweep (conversations/jobs.py), not sent to the next
+# worker: a job that killed its worker (out of memory) would kill that one too.
+CELERY_TASK_REJECT_ON_WORKER_LOST = False
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

@@ -148,3 +148,23 @@ def test_every_queued_job_kind_names_a_registered_task():
     }
     for name in filter(None, names.values()):
         assert import_string(name).name == name
+
+
+@pytest.mark.django_db
+def test_sweep_covers_every_kind_of_job(project, lead):
+    from exports.models import ExportJob
+    from ratings.models import JudgmentImportJob, QualityRun
+
+    long_ago = timezone.now() - timedelta(hours=1)
+    running = {"state": JobState.RUNNING, "started_at": long_ago, "heartbeat_at": long_ago}
+    jobs = [
+        make_job(project, lead, **running),
+        JudgmentImportJob.objects.create(project=project, original_name="j.jsonl", **running),
+        ExportJob.objects.create(project=project, format="trl", **running),
+        QualityRun.objects.create(project=project, **running),
+    ]
+    assert {type(j) for j in jobs} == set(job_models())
+    assert jobs_sweep() == 4
+    for job in jobs:
+        job.refresh_from_db()
+        assert (job.state, getattr(job, job.error_field)) == (JobState.FAILED, WORKER_STOPPED)
