@@ -2,6 +2,7 @@
 tokens, and a locked-out login is answered the same way by the web, the admin and the API."""
 
 from django.apps import apps
+from django.conf import settings
 from django.contrib.auth import authenticate
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -40,19 +41,18 @@ class RevokeApiTokenOnPasswordChange:
 
 def lockout_response(request: HttpRequest, original_response=None, credentials=None):
     """What a locked-out login attempt is answered (django-axes' ``AXES_LOCKOUT_CALLABLE``):
-    429 with a JSON ``detail`` on the API, 429 with the login page's explanation elsewhere."""
-    from django.conf import settings
-
-    minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+    429 with a JSON ``detail`` on the API, 429 with the login page's explanation elsewhere,
+    both with ``Retry-After`` (the whole cool-off: each new failure starts it again)."""
+    cooloff = int(settings.AXES_COOLOFF_TIME.total_seconds())
     message = (
         "Too many failed logins for this user name: logins are refused for "
-        f"{minutes} minutes after the last failed attempt."
+        f"{cooloff // 60} minutes after the last failed attempt."
     )
     if request.path.startswith("/api/"):
-        return JsonResponse({"detail": message}, status=429)
-    response: HttpResponse = render(
-        request, "registration/locked_out.html", {"message": message}, status=429
-    )
+        response: HttpResponse = JsonResponse({"detail": message}, status=429)
+    else:
+        response = render(request, "registration/locked_out.html", {"message": message}, status=429)
+    response["Retry-After"] = str(cooloff)
     return response
 
 

@@ -182,6 +182,7 @@ def test_thirty_wrong_passwords_then_the_right_one_is_refused(where):
     response = login(client, user.username, PASSWORD)
     assert response.status_code == 429
     assert "Too many failed logins" in response.content.decode()
+    assert response.headers["Retry-After"] == "900"
     assert not _logged_in(where, client, response)
     assert not Token.objects.filter(user=user).exists()
     # another client (another address too) is refused as well: the lock is on the user name
