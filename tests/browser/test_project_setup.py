@@ -205,3 +205,19 @@ def test_import_history_lists_a_projects_imports(page, login_as, lead, rated_pro
     rows = page.locator("#import-history tbody tr")
     expect(rows).to_have_count(2)
     expect(rows.first).to_contain_text("second.jsonl")  # newest first
+
+
+def test_the_rating_form_marks_every_missing_answer_next_to_its_criterion(
+    page, login_as, rater, rated_project
+):
+    login_as(page, rater)
+    page.goto(f"/projects/{rated_project.slug}/rate/score/")
+    page.get_by_test_id("submit").click()
+    summary = page.get_by_test_id("errors")
+    expect(summary).to_contain_text("2 answers need your attention")
+    expect(summary.locator("li")).to_have_text(["Helpfulness is required", "Accuracy is required"])
+    expect(summary).not_to_contain_text("scores.")  # no internal names
+    for key, label in (("helpfulness", "Helpfulness"), ("accuracy", "Accuracy")):
+        fieldset = page.locator(f"fieldset[data-criterion={key}]")
+        expect(fieldset.locator(".field-error")).to_have_text(f"{label} is required")
+    expect(page.locator("fieldset[data-criterion=tone] .field-error")).to_have_count(0)

@@ -230,3 +230,11 @@ def test_two_anchors_name_the_end_points_of_a_longer_scale(project, lead):
         project=project, user=lead, criteria=[{"key": "a", "points": 4, "anchors": ["Bad", "Good"]}]
     )
     assert rubric.criteria.get().anchors == ["Bad", "", "", "Good"]
+
+
+def test_every_missing_and_invalid_score_is_reported_at_once(rated_project, raters):
+    a = next_of(rated_project, raters[0], TaskKind.SCORE)
+    with pytest.raises(ValidationError) as exc:
+        judgment_submit(assignment=a, rater=raters[0], answer={"scores": {"tone": "angry"}})
+    assert set(exc.value.message_dict) == {"scores.helpfulness", "scores.accuracy", "scores.tone"}
+    assert exc.value.message_dict["scores.accuracy"] == ["Accuracy is required"]

@@ -159,14 +159,20 @@ def clean_answer(
         raise ValidationError({"scores": f"unknown criteria: {', '.join(sorted(unknown))}"})
 
     if item.kind == TaskKind.SCORE:
-        scores = []
+        # Every missing or invalid criterion at once, so that a form can mark them all.
+        scores, errors = [], {}
         for c in criteria:
             raw = raw_scores.get(c.key)
             if _is_blank(raw):
                 if c.required:
-                    raise ValidationError({f"scores.{c.key}": f"{c.label} is required"})
+                    errors[f"scores.{c.key}"] = f"{c.label} is required"
                 continue
-            scores.append((c, *_criterion_value(c, raw, f"scores.{c.key}")))
+            try:
+                scores.append((c, *_criterion_value(c, raw, f"scores.{c.key}")))
+            except ValidationError as exc:
+                errors.update(exc.message_dict)
+        if errors:
+            raise ValidationError(errors)
         return CleanAnswer(scores=scores, rationale=rationale)
 
     if item.kind == TaskKind.PAIRWISE:
