@@ -149,6 +149,13 @@ class CriterionForm(forms.Form):
         required=False,
     )
 
+    def has_changed(self) -> bool:
+        # A new row counts once it has a label or a key; its other fields have defaults, so
+        # a blank row is left out whatever its boxes say.
+        if self.empty_permitted:
+            return any(str(self[name].data or "").strip() for name in ("label", "key"))
+        return super().has_changed()
+
     def criterion(self) -> dict:
         d = self.cleaned_data
         row = {

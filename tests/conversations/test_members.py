@@ -299,3 +299,101 @@ def test_members_page_is_for_leads(client, project, lead, member, role):
 def test_a_non_member_gets_404_from_the_members_page(client, project):
     client.force_login(UserFactory())
     assert client.get(f"/projects/{project.slug}/members/").status_code == 404
+
+
+# The other set-up pages: who may open them, and the rubric form's errors
+
+
+@pytest.mark.parametrize("role", [Role.EVALUATOR, Role.SME, Role.CONSUMER])
+def test_set_up_pages_are_for_leads(client, project, member, role):
+    client.force_login(member(role))
+    for url in ("rubric/", "rubric.yaml", "imports/", "settings/"):
+        assert client.get(f"/projects/{project.slug}/{url}").status_code == 403, url
+    posted = client.post(
+        f"/projects/{project.slug}/rubric/",
+        {"action": "yaml", "rubric": "- key: a\n  anchors: [Low, High]\n"},
+    )
+    assert posted.status_code == 403
+    assert not project.rubrics.exists()
+
+
+def test_set_up_pages_are_not_found_for_non_members(client, project):
+    client.force_login(UserFactory())
+    for url in ("rubric/", "rubric.yaml", "imports/", "members/"):
+        assert client.get(f"/projects/{project.slug}/{url}").status_code == 404, url
+
+
+def rubric_post(**rows):
+    data = {"action": "save", "form-TOTAL_FORMS": "2", "form-INITIAL_FORMS": "0"}
+    for i, row in rows.items():
+        data.update({f"form-{i}-{k}": v for k, v in row.items()})
+    return data
+
+
+def test_the_rubric_form_shows_each_criterions_errors_at_once(client, project, lead):
+    client.force_login(lead)
+    page = client.post(
+        f"/projects/{project.slug}/rubric/",
+        rubric_post(
+            **{
+                "0": {"label": "Helpfulness", "scale": "likert", "points": "5"},
+                "1": {"label": "Tone", "scale": "single_choice", "options": "rude"},
+            }
+        ),
+    )
+    assert page.status_code == 200 and not project.rubrics.exists()
+    forms = page.context["formset"].forms
+    assert "end points" in forms[0].errors["anchors"][0]
+    assert "two options" in forms[1].errors["options"][0]
+
+
+def test_the_rubric_form_saves_and_downloads_as_yaml(client, project, lead):
+    client.force_login(lead)
+    saved = client.post(
+        f"/projects/{project.slug}/rubric/",
+        rubric_post(
+            **{
+                "0": {
+                    "label": "Helpfulness",
+                    "scale": "likert",
+                    "points": "3",
+                    "anchors": "Bad\nGood",
+                    "required": "on",
+                    "applies_to": "score",
+                },
+            }
+        ),
+    )
+    assert saved.status_code == 302
+    criterion = project.rubrics.get().criteria.get()
+    assert (criterion.key, criterion.anchors, criterion.required) == (
+        "helpfulness",
+        ["Bad", "", "Good"],
+        True,
+    )
+    download = client.get(f"/projects/{project.slug}/rubric.yaml")
+    assert download["Content-Disposition"].endswith(f'{project.slug}-rubric.yaml"')
+    assert b"key: helpfulness" in download.content
+
+
+def test_explicit_score_items_wait_for_a_rubric(project, lead):
+    from ratings.services.items import items_queue
+
+    project.has_pairwise = True
+    project.save()
+    pairwise_conversation(project)
+    with pytest.raises(ValidationError, match="Score items need a rubric"):
+        items_queue(project=project, user=lead, kinds=(TaskKind.SCORE,))
+    counts = items_queue(project=project, user=lead)  # everything: score items left out
+    assert counts == {TaskKind.PAIRWISE: 1}
+
+
+def test_a_blank_new_criterion_is_left_out(client, project, lead):
+    client.force_login(lead)
+    blank = {"scale": "likert", "points": "5", "required": "on", "applies_to": "score"}
+    first = {"label": "Clear", "anchors": "No\nYes", **blank}
+    saved = client.post(
+        f"/projects/{project.slug}/rubric/", rubric_post(**{"0": first, "1": blank})
+    )
+    assert saved.status_code == 302
+    assert [c.key for c in project.rubrics.get().criteria.all()] == ["clear"]
