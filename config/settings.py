@@ -180,17 +180,6 @@ EMAIL_HOST_USER = os.environ.get("DJANGO_EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = os.environ.get("DJANGO_EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("DJANGO_EMAIL_USE_TLS", True)
 DEFAULT_FROM_EMAIL = os.environ.get("DJANGO_DEFAULT_FROM_EMAIL", "rateloop@localhost")
-# Mail (invitations to set a password). Nothing is mailed unless a server or another backend
-# is set: the lead then passes the link shown on the members page on.
-EMAIL_BACKEND = os.environ.get(
-    "DJANGO_EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend"
-)
-EMAIL_HOST = os.environ.get("DJANGO_EMAIL_HOST", "")
-EMAIL_PORT = env_int("DJANGO_EMAIL_PORT", 587)
-EMAIL_HOST_USER = os.environ.get("DJANGO_EMAIL_HOST_USER", "")
-EMAIL_HOST_PASSWORD = os.environ.get("DJANGO_EMAIL_HOST_PASSWORD", "")
-EMAIL_USE_TLS = env_bool("DJANGO_EMAIL_USE_TLS", True)
-DEFAULT_FROM_EMAIL = os.environ.get("DJANGO_DEFAULT_FROM_EMAIL", "rateloop@localhost")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = os.environ.get("DJANGO_TIME_ZONE", "UTC")
@@ -256,9 +245,11 @@ BROKER_DIR = VAR_DIR / "broker"
 
 def broker_folders(broker_dir: Path) -> dict:
     """The filesystem transport's options for a queue kept in ``broker_dir`` (made here)."""
-    for folder in ("queue", "processed"):
+    for folder in ("queue", "processed", "control"):
         (broker_dir / folder).mkdir(parents=True, exist_ok=True)
     return {
+        # the exchange tables (kombu's default is a "control" folder in the working directory)
+        "control_folder": str(broker_dir / "control"),
         "data_folder_in": str(broker_dir / "queue"),
         "data_folder_out": str(broker_dir / "queue"),
         "processed_folder": str(broker_dir / "processed"),
@@ -330,6 +321,12 @@ PSEUDONYM_KEY = os.environ.get("RATELOOP_PSEUDONYM_KEY", "")
 IMPORT_MAX_RECORD_BYTES = env_int("RATELOOP_IMPORT_MAX_RECORD_BYTES", 64 * 1024 * 1024)
 IMPORT_BATCH_SIZE = env_int("RATELOOP_IMPORT_BATCH_SIZE", 2000)
 IMPORT_MAX_REPORTED_ERRORS = env_int("RATELOOP_IMPORT_MAX_REPORTED_ERRORS", 200)
+# Hostile input (docs/formats.md, "Limits"): arrays and objects nested deeper, files that
+# decompress to more, runs of more blank lines, and uploads larger than these are refused.
+IMPORT_MAX_JSON_DEPTH = env_int("RATELOOP_IMPORT_MAX_JSON_DEPTH", 200)
+IMPORT_MAX_DECOMPRESSED_BYTES = env_int("RATELOOP_IMPORT_MAX_DECOMPRESSED_BYTES", 16 << 30)
+IMPORT_MAX_BLANK_LINES = env_int("RATELOOP_IMPORT_MAX_BLANK_LINES", 1000)
+IMPORT_MAX_UPLOAD_BYTES = env_int("RATELOOP_IMPORT_MAX_UPLOAD_BYTES", 2 << 30)
 # "auto": the COPY writer checks foreign keys set-based where the database role may
 # (conversations.importers.writers.CopyWriter); "triggers": always PostgreSQL's per-row checks.
 IMPORT_FOREIGN_KEYS = os.environ.get("RATELOOP_IMPORT_FOREIGN_KEYS", "auto")
@@ -344,9 +341,3 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
 }
-# Hostile input (docs/formats.md, "Limits"): arrays and objects nested deeper, files that
-# decompress to more, runs of more blank lines, and uploads larger than these are refused.
-IMPORT_MAX_JSON_DEPTH = env_int("RATELOOP_IMPORT_MAX_JSON_DEPTH", 200)
-IMPORT_MAX_DECOMPRESSED_BYTES = env_int("RATELOOP_IMPORT_MAX_DECOMPRESSED_BYTES", 16 << 30)
-IMPORT_MAX_BLANK_LINES = env_int("RATELOOP_IMPORT_MAX_BLANK_LINES", 1000)
-IMPORT_MAX_UPLOAD_BYTES = env_int("RATELOOP_IMPORT_MAX_UPLOAD_BYTES", 2 << 30)
