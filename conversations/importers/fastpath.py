@@ -4,14 +4,20 @@ Most records of a native (or OpenAI) file are plain: string contents and names, 
 candidates and no KB references. ``native_copy_rows`` turns such a record into its external
 id, content hash and COPY rows in one pass, without building ``ParsedMessage`` objects; each
 content is encoded to UTF-8 once, for the hash and the row. For
-anything else it returns None, and the record takes the general path (``parse_native``,
-``ParsedConversation.content_hash``, ``CopyWriter.encode``), which also names the field of
-any error. For every record it accepts, the result is byte for byte what the general path
-gives; the tests hold the two together.
+anything else it returns None, and the record takes the general path (``safe_json.check``,
+``parse_native``, ``ParsedConversation.content_hash``, ``CopyWriter.encode``), which also
+names the field of any error. That includes what ``safe_json`` refuses in the fields this
+path stores (a NUL character; metadata nested too deep), found here without a walk of the
+record: a NUL in a string, in the encoded metadata, or more brackets in it than the depth
+limit leaves room for. For every record it accepts, the result is byte for byte what the
+general path gives; the tests hold the two together.
 """
 
 import hashlib
 from collections.abc import Callable
+
+import orjson
+from django.conf import settings
 
 from conversations.importers.formats import (
     FAST_MESSAGE_KEYS,
@@ -29,7 +35,6 @@ from conversations.importers.writers import (
     CopyRows,
     CopyWriter,
     _length,
-    copy_json,
     message_row,
 )
 from conversations.models import MessageRole, SourceFormat
@@ -46,12 +51,28 @@ PLAIN_FIXED = len(_MESSAGE_START(10, 8, ID, 4, 0, 2, 0)) + 4 + len(PLAIN_TAIL)
 FastPath = Callable[[object, int], tuple[str, str, CopyRows] | None]
 
 
+def _json_field(value: dict | None, room: int) -> bytes | None:
+    """``copy_json(value)``, or None when the general path must look: the value holds a NUL
+    character, may nest deeper than ``room`` more levels, or orjson cannot encode it."""
+    if not value:
+        return EMPTY_JSON
+    try:
+        data = orjson.dumps(value)
+    except orjson.JSONEncodeError:  # e.g. nested beyond orjson's limit
+        return None
+    if b"\\u0000" in data or (len(data) > room and data.count(b"[") + data.count(b"{") > room):
+        return None
+    return _length(len(data) + 1) + b"\x01" + data
+
+
 def native_copy_rows(
-    writer: CopyWriter, value: object, line: int
+    writer: CopyWriter, value: object, line: int, max_depth: int | None = None
 ) -> tuple[str, str, CopyRows] | None:
     """(external id, content hash, COPY rows) of a plain native record, or None."""
     if type(value) is not dict:
         return None
+    if max_depth is None:
+        max_depth = settings.IMPORT_MAX_JSON_DEPTH
     raw_messages = value.get("messages")
     candidates = value.get("candidates")
     external_id = value.get("id")
@@ -60,9 +81,15 @@ def native_copy_rows(
         type(raw_messages) is not list
         or not raw_messages
         or not (candidates is None or candidates == [])
-        or not (external_id is None or (type(external_id) is str and len(external_id) <= 255))
+        or not (
+            external_id is None
+            or (type(external_id) is str and len(external_id) <= 255 and "\x00" not in external_id)
+        )
         or not (metadata is None or type(metadata) is dict)
     ):
+        return None
+    metadata_field = _json_field(metadata, max_depth - 1)  # (the record is level 1)
+    if metadata_field is None:
         return None
     try:
         occurred_at = _datetime(value.get("occurred_at"), "occurred_at")
@@ -107,7 +134,12 @@ def native_copy_rows(
                 or type(message_id) is not str
                 or len(message_id) > 255
                 or not (message_metadata is None or type(message_metadata) is dict)
+                or "\x00" in message_id
             ):
+                return None
+            # (the record, messages, the message: 3 levels)
+            message_metadata_field = _json_field(message_metadata, max_depth - 3)
+            if message_metadata_field is None:
                 return None
             role_bytes = ROLE_BYTES[role]
             name = name[:255].encode() if name else b""
@@ -123,7 +155,7 @@ def native_copy_rows(
                 model,
                 message_id.encode() if message_id else b"",
                 None,
-                copy_json(message_metadata) if message_metadata else EMPTY_JSON,
+                message_metadata_field,
             )
             rows.append(row)
             id_offsets.append(size + MESSAGE_ID_AT)
@@ -132,13 +164,16 @@ def native_copy_rows(
         return None
     if not has_response:
         return None
-    digest = hashlib.sha256(b"".join(hashed)).hexdigest()
+    hashed_bytes = b"".join(hashed)
+    if b"\x00" in hashed_bytes:  # in a content, name or model: one search for them all
+        return None
+    digest = hashlib.sha256(hashed_bytes).hexdigest()
     external_id = external_id or f"sha256:{digest}"
     return (
         external_id,
         digest,
         writer.rows(
-            external_id, digest, line, occurred_at, copy_json(metadata), rows, tuple(id_offsets)
+            external_id, digest, line, occurred_at, metadata_field, rows, tuple(id_offsets)
         ),
     )
 
@@ -146,5 +181,6 @@ def native_copy_rows(
 def fast_path(fmt: str, writer: BaseWriter) -> FastPath | None:
     """The fast path for this format and writer, if there is one."""
     if isinstance(writer, CopyWriter) and fmt in (SourceFormat.NATIVE, SourceFormat.OPENAI):
-        return lambda value, line: native_copy_rows(writer, value, line)
+        max_depth = settings.IMPORT_MAX_JSON_DEPTH
+        return lambda value, line: native_copy_rows(writer, value, line, max_depth)
     return None

@@ -33,6 +33,7 @@ from typing import NamedTuple
 from conversations.importers.fastpath import FastPath
 from conversations.importers.readers import CountingReader, RecordReadError
 from conversations.importers.records import ParsedConversation, RecordError, SourceRecord
+from conversations.importers.safe_json import check
 from conversations.importers.writers import BaseWriter
 
 QUEUED_BATCHES = 2  # batches the child may hold ready; bounds the memory of both processes
@@ -111,6 +112,8 @@ def prepare_batches(
             n_conversations += 1
         else:
             try:
+                if not record.checked:
+                    check(record.value)
                 conversations = parser(record)
             except RecordError as exc:
                 raw = raw_text(record) if keep_raw else b""

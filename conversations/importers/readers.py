@@ -14,7 +14,7 @@ from typing import BinaryIO
 from django.conf import settings
 
 from conversations.importers.records import RecordError, SourceRecord
-from conversations.importers.safe_json import loads
+from conversations.importers.safe_json import parse_line
 
 GZIP_MAGIC = b"\x1f\x8b"
 CSV_REQUIRED = ("conversation_id", "turn_index", "role", "content")
@@ -119,7 +119,8 @@ def iter_json_lines(
 ) -> Iterator[SourceRecord | RecordReadError]:
     """Yield one record per non-blank line, or a RecordReadError for a bad line (and go on).
 
-    Each value is read by ``safe_json.loads`` (depth, NUL, surrogates, numbers). A
+    Each value is read by ``safe_json.parse_line`` (its ``checked`` says whether it still
+    needs ``safe_json.check``: depth, NUL). A
     ``FileRefused`` ends the records: a damaged compressed file, or the decompressed size or
     the blank lines in a row over their limits.
     """
@@ -162,11 +163,11 @@ def iter_json_lines(
                 continue
             blank = 0
             try:
-                value = loads(stripped)
+                value, checked = parse_line(stripped)
             except RecordError as exc:
                 yield RecordReadError(line_no, exc.field, exc.message, stripped)
                 continue
-            yield SourceRecord(line=line_no, value=value, raw=stripped)
+            yield SourceRecord(line=line_no, value=value, raw=stripped, checked=checked)
     except COMPRESSION_ERRORS as exc:
         yield _damaged(line_no + 1, exc)
 
@@ -252,7 +253,8 @@ def iter_csv_conversations(
     def flush() -> SourceRecord | RecordReadError:
         if problem is not None:
             return problem
-        return SourceRecord(line=rows[0][0], value=list(rows), label="row")
+        # (NUL is refused line by line above; the metadata column is read by safe_json.loads)
+        return SourceRecord(line=rows[0][0], value=list(rows), label="row", checked=True)
 
     while True:
         start_physical = physical + 1

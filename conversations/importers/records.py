@@ -69,3 +69,5 @@ class SourceRecord:
     value: object
     raw: bytes = b""
     label: str = "line"  # "line" for JSONL, "row" for CSV
+    # the value holds nothing safe_json refuses (else safe_json.check it before use)
+    checked: bool = False

@@ -5,16 +5,19 @@ Refused, each with the field where it was found (when it is known):
 
 - nesting deeper than ``IMPORT_MAX_JSON_DEPTH`` arrays and objects inside each other. The
   depth is checked without recursion: orjson parses without Python recursion (and stops at
-  its own limit, 1024); what it parsed is walked with a stack; a line orjson refused is
-  measured on its bytes before Python's recursive ``json`` module may see it;
+  its own limit, 1024); what it parsed is walked with a stack (``check``); a line orjson
+  refused is measured on its bytes before Python's recursive ``json`` module may see it;
 - the NUL character (``\\u0000``), which PostgreSQL's ``text`` and ``jsonb`` cannot store;
-- lone surrogates (``\\ud800``), which are not text and cannot be encoded as UTF-8;
-- numbers beyond the range of a double (integers of more than 308 digits, roughly),
-  ``NaN`` and ``Infinity``.
+- lone surrogates (``\\ud800``), which are not text and cannot be encoded as UTF-8 (only
+  Python's ``json`` lets them through; orjson refuses them);
+- numbers beyond the range of a double (integers of more than 308 digits), ``NaN`` and
+  ``Infinity``.
 
-The common record costs one ``orjson.loads`` and two byte counts: the walk only runs on a
-record with more opening brackets than the depth limit or with a ``\\u0000`` escape, and
-Python's ``json`` only on a line orjson refused.
+``parse_line`` is the reader's entry: orjson alone for the common line, and it says whether
+the value is already checked. A value that is not is checked by ``check`` before anything
+recurses into it or stores it: the general parsing path does that, and the transcript fast
+path (``importers.fastpath``) makes the same checks on the few fields it stores, cheaply,
+since a walk of every record would cost a third of its parsing.
 """
 
 import json
@@ -45,19 +48,20 @@ def too_deep_message(limit: int) -> str:
     )
 
 
-def _text_problem(text: str) -> str | None:
+def _text_problem(text: str, surrogates: bool) -> str | None:
     if "\x00" in text:
         return (
             "holds a NUL character (\\u0000), which the database cannot store; remove it "
             "(or replace it) in the file"
         )
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        return (
-            f"holds a lone surrogate (\\u{ord(text[exc.start]):04x}) at character "
-            f"{exc.start}, which is not text; the file was written by a broken encoder"
-        )
+    if surrogates:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            return (
+                f"holds a lone surrogate (\\u{ord(text[exc.start]):04x}) at character "
+                f"{exc.start}, which is not text; the file was written by a broken encoder"
+            )
     return None
 
 
@@ -67,9 +71,15 @@ def _join(path: str, key: str | int) -> str:
     return f"{path}.{key}" if path else key
 
 
-def value_problem(value: object, max_depth: int, *, texts: bool) -> tuple[str, str] | None:
+def value_problem(
+    value: object, max_depth: int, *, surrogates: bool = True
+) -> tuple[str, str] | None:
     """(field, message) of the first thing refused in ``value``, or None. Walks with a stack,
-    never recursively. ``texts``: check strings and keys too, not only the depth."""
+    never recursively. ``surrogates``: look for lone surrogates too (orjson never gives
+    them)."""
+    if type(value) is str:
+        bad = _text_problem(value, surrogates)
+        return None if bad is None else ("", bad)
     stack: list[tuple[object, str, int]] = [(value, "", 1)]
     while stack:
         node, path, depth = stack.pop()
@@ -82,16 +92,22 @@ def value_problem(value: object, max_depth: int, *, texts: bool) -> tuple[str, s
         if depth > max_depth:
             return path, too_deep_message(max_depth)
         for key, child in pairs:
-            if texts and type(key) is str and (bad := _text_problem(key)) is not None:
+            if type(key) is str and (bad := _text_problem(key, surrogates)) is not None:
                 return _join(path, key[:40]), f"its name {bad}"
             kind = type(child)
             if kind is dict or kind is list:
                 stack.append((child, _join(path, key), depth + 1))
-            elif texts and kind is str and (bad := _text_problem(child)) is not None:
+            elif kind is str and (bad := _text_problem(child, surrogates)) is not None:
                 return _join(path, key), bad
-    if texts and type(value) is str and (bad := _text_problem(value)) is not None:
-        return "", bad
     return None
+
+
+def check(value: object, field: str = "", *, surrogates: bool = False) -> None:
+    """Raise ``RecordError`` if ``value`` (as orjson read it) holds what is refused."""
+    problem = value_problem(value, settings.IMPORT_MAX_JSON_DEPTH, surrogates=surrogates)
+    if problem is not None:
+        where, message = problem
+        raise RecordError(_join(field, where) if where else field, message)
 
 
 def byte_depth(raw: bytes) -> int:
@@ -129,22 +145,23 @@ def _constant(name: str) -> float:
     raise _Refused(f"holds {name}, which is not a JSON number")
 
 
-def loads(raw: bytes, *, field: str = "") -> object:
-    """The JSON value in ``raw``; ``RecordError`` (its field under ``field``) if refused."""
-    max_depth = settings.IMPORT_MAX_JSON_DEPTH
+def parse_line(raw: bytes) -> tuple[object, bool]:
+    """(value, checked): orjson's reading, not yet checked (see ``check``), or, for what
+    orjson refused, Python's, checked; ``RecordError`` if refused."""
     try:
-        value = orjson.loads(raw)
+        return orjson.loads(raw), False
     except orjson.JSONDecodeError:
-        value = _loads_slowly(raw, field, max_depth)
-        texts = True
-    else:
-        texts = b"\\u0000" in raw
-        if not texts and raw.count(b"[") + raw.count(b"{") <= max_depth:
-            return value
-    problem = value_problem(value, max_depth, texts=texts)
-    if problem is not None:
-        where, message = problem
-        raise RecordError(_join(field, where) if where else field, message)
+        return _loads_slowly(raw, "", settings.IMPORT_MAX_JSON_DEPTH), True
+
+
+def loads(raw: bytes, *, field: str = "") -> object:
+    """The JSON value in ``raw``, checked; ``RecordError`` (its field under ``field``)."""
+    try:
+        value, checked = parse_line(raw)
+    except RecordError as exc:
+        raise RecordError(_join(field, exc.field) if exc.field else field, exc.message) from None
+    if not checked:
+        check(value, field)
     return value
 
 
@@ -162,10 +179,15 @@ def _loads_slowly(raw: bytes, field: str, max_depth: int) -> object:
     if raw.count(b"[") + raw.count(b"{") > max_depth and byte_depth(raw) > max_depth:
         raise RecordError(field, too_deep_message(max_depth))
     try:
-        return json.loads(text, parse_int=_int, parse_float=_float, parse_constant=_constant)
+        value = json.loads(text, parse_int=_int, parse_float=_float, parse_constant=_constant)
     except json.JSONDecodeError as exc:
         raise RecordError(field, f"malformed JSON: {exc.msg} at column {exc.colno}") from None
     except _Refused as exc:
         raise RecordError(field, exc.message) from None
     except RecursionError:  # not reached within the depth limit; never a traceback
         raise RecordError(field, too_deep_message(max_depth)) from None
+    problem = value_problem(value, max_depth, surrogates=True)
+    if problem is not None:
+        where, message = problem
+        raise RecordError(_join(field, where) if where else field, message)
+    return value

@@ -65,6 +65,16 @@ UNUSUAL_RECORDS = [
     {"occurred_at": "2024-05-01T12:00:00", "messages": [{"role": "assistant", "content": "A"}]},
     {"messages": [{"role": "user", "content": "only a question"}]},
     {"messages": [{"role": "assistant", "content": " \n\t"}]},
+    # what safe_json refuses, in each field this path stores (the general path names it)
+    {"id": "a\x00", "messages": [{"role": "assistant", "content": "A"}]},
+    {"messages": [{"role": "assistant", "content": "A\x00"}]},
+    {"messages": [{"role": "assistant", "content": "A", "name": "\x00"}]},
+    {"messages": [{"role": "assistant", "content": "A", "model": "\x00"}]},
+    {"messages": [{"role": "assistant", "content": "A", "id": "\x00"}]},
+    {"metadata": {"k\x00": 1}, "messages": [{"role": "assistant", "content": "A"}]},
+    {"messages": [{"role": "assistant", "content": "A", "metadata": {"k": ["\x00"]}}]},
+    {"metadata": {"a": [[[[]]]]}, "messages": [{"role": "assistant", "content": "A"}]},
+    {"messages": [{"role": "assistant", "content": "A", "metadata": {"a": [[]]}}]},
 ]
 
 
@@ -127,7 +137,15 @@ def test_a_packed_batch_gives_the_kept_conversations_their_ids(keep, out_of_band
 
 @pytest.mark.parametrize("record", UNUSUAL_RECORDS)
 def test_the_fast_path_leaves_anything_unusual_to_the_general_path(record):
-    assert native_copy_rows(writer(), orjson.loads(json.dumps(record)), 1) is None
+    # (a depth limit of 5 makes the last two records too deep: 6 levels)
+    assert native_copy_rows(writer(), orjson.loads(json.dumps(record)), 1, max_depth=5) is None
+
+
+def test_the_fast_path_takes_metadata_up_to_the_depth_limit():
+    record = {"metadata": {"a": [[[]]]}, "messages": [{"role": "assistant", "content": "A"}]}
+    assert native_copy_rows(writer(), record, 1, max_depth=5) is not None
+    message = {"role": "assistant", "content": "A", "metadata": {"a": []}}
+    assert native_copy_rows(writer(), {"messages": [message]}, 1, max_depth=5) is not None
 
 
 def test_a_role_that_is_not_a_string_is_an_error_not_a_crash(project):

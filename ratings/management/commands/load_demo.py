@@ -32,7 +32,6 @@ from ratings.services.assignments import assignment_next
 from ratings.services.items import item_set_gold, items_queue
 from ratings.services.judgment_import import source_ranks_import
 from ratings.services.judgments import current_rubric, judgment_submit
-from ratings.services.quality.runs import quality_compute
 from ratings.services.rubrics import rubric_set
 
 DEMO_FILE = Path(settings.BASE_DIR) / "demo" / "data" / "oasst_en_100_tree.jsonl"
@@ -42,6 +41,9 @@ KB_FILE = Path(settings.BASE_DIR) / "demo" / "data" / "kb_support.jsonl"
 MODELS = ["aurora-large", "aurora-medium", "aurora-small"]
 # Internal demo raters: their judgments fill the quality pages; they have no password.
 INTERNAL_RATERS = ["demo-ana", "demo-ben", "demo-chloe", "demo-drifter"]
+# Internal SMEs: they verified every KB answer over the weeks (they disagree on one), so the
+# KB report has figures per article; each answer keeps a slot for the demo SME.
+INTERNAL_SMES = ["demo-sme-kim", "demo-sme-lou"]
 DRIFTER = "demo-drifter"
 HISTORY_WEEKS = 6
 HISTORY_ITEMS = {TaskKind.SCORE: 72, TaskKind.PAIRWISE: 72}  # items judged per kind
@@ -109,6 +111,9 @@ RUBRIC = [
 
 class Command(BaseCommand):
     help = "Create the demo project and users (idempotent)."
+    # the checks import every view (and with them the statistics stack): seconds on each
+    # `dev.py up`, whose migrate has run the same checks just before
+    requires_system_checks = []
 
     def add_arguments(self, parser):
         parser.add_argument("--force", action="store_true", help="Run even with DEBUG off.")
@@ -170,7 +175,12 @@ class Command(BaseCommand):
         _label_models(project)
         _gold(project, lead)
         _sme_verdicts(project, User.objects.get(username="sme"))
-        if _history(project):
+        made = _history(project)
+        if _kb_history(project) or made:
+            # imported here: the statistics stack takes seconds to import, and a demo that is
+            # loaded already (dev.py up runs this every time) needs none of it
+            from ratings.services.quality.runs import quality_compute
+
             run = quality_compute(project_id=project.pk, trigger="demo", force=True)
             self.stdout.write(f"Quality run {run.pk}: {run.state}.")
         self.stdout.write("Demo users (user name, password, role):\n" + "\n".join(lines))
@@ -221,6 +231,56 @@ def _sme_verdicts(project: Project, sme) -> None:
         )
 
 
+def _internal_user(project: Project, name: str, role: str):
+    user, made = get_user_model().objects.get_or_create(username=name)
+    if made:
+        user.set_unusable_password()
+        user.save()
+    membership_set(project=project, user=user, role=role)
+    return user
+
+
+def _kb_history(project: Project) -> bool:
+    """Every KB answer verified by the internal SMEs; False when they are there already."""
+    smes = [_internal_user(project, name, Role.SME) for name in INTERNAL_SMES]
+    if Judgment.objects.filter(item__project=project, rater__in=smes).exists():
+        return False
+    now = timezone.now()
+    items = list(
+        project.items.filter(kind=TaskKind.KB_VERIFY)
+        .select_related("conversation")
+        .order_by("conversation__external_id")
+    )
+    judgments = []
+    for n, item in enumerate(items):
+        verdict, corrected, missing = KB_TRUTH[item.conversation.external_id]
+        for s, sme in enumerate(smes):
+            if s == 1 and item.conversation.external_id == "kb-demo-04":
+                verdict, corrected, missing = "correct", "", ""  # one disagreement
+            judgments.append(
+                Judgment(
+                    item=item,
+                    rater=sme,
+                    verdict=verdict,
+                    corrected_answer=corrected,
+                    missing_fact=missing,
+                    guidelines_version=project.guidelines_version,
+                    time_on_task_ms=60_000 + 5_000 * n,
+                    created_at=now - timedelta(days=30 - 3 * n, hours=s),
+                )
+            )
+    Judgment.objects.bulk_create(judgments)
+    # two slots taken per answer, one left for the demo SME (overlap grows when needed)
+    for item in items:
+        taken = item.n_active + len(smes)
+        Item.objects.filter(pk=item.pk).update(
+            n_done=F("n_done") + len(smes),
+            n_active=taken,
+            overlap=max(item.overlap, taken + (0 if item.n_done else 1)),
+        )
+    return True
+
+
 def _history_items(project: Project, kind: str) -> list[Item]:
     """The items the internal raters judge: the first ones of the kind whose responses have
     a model (pairs of two different models), so their figures reach the leaderboard too."""
@@ -248,15 +308,7 @@ def _history(project: Project) -> bool:
     """Six weeks of judgments by the internal raters; False when they are there already.
     The drifter agrees for three weeks, then answers at random, fast, and picks the left
     response almost every time."""
-    User = get_user_model()
-    raters = []
-    for name in INTERNAL_RATERS:
-        user, made = User.objects.get_or_create(username=name)
-        if made:
-            user.set_unusable_password()
-            user.save()
-        membership_set(project=project, user=user, role=Role.EVALUATOR)
-        raters.append(user)
+    raters = [_internal_user(project, name, Role.EVALUATOR) for name in INTERNAL_RATERS]
     if Judgment.objects.filter(item__project=project, rater__in=raters).exists():
         return False
     rubric = current_rubric(project)

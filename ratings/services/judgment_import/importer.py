@@ -15,6 +15,7 @@ from django.db.models import Max
 
 from conversations.importers.readers import RecordReadError
 from conversations.importers.records import RecordError, SourceRecord
+from conversations.importers.safe_json import check
 from conversations.models import Conversation, Message, MessageRole, Project
 from conversations.services.imports import ImportIssue
 from ratings.models import Item, Judgment, RaterProfile, Score, TaskKind
@@ -105,6 +106,8 @@ class _Importer:
             self.summary.file_refused = self.summary.file_refused or item.fatal
             return
         try:
+            if not item.checked:
+                check(item.value)
             record = parse_record(item)
         except RecordError as exc:
             raw = item.raw or json.dumps(item.value, ensure_ascii=False, default=str)
