@@ -15,7 +15,7 @@ The margin (strength) is the mean absolute preference of the votes for the winne
 from dataclasses import dataclass
 
 from exports.canonical import Vote
-from ratings.consensus import dawid_skene
+from ratings.consensus import dawid_skene, pairwise_consensus
 
 METHODS = ("majority", "mean", "dawid-skene", "weighted")
 
@@ -55,21 +55,17 @@ def _finish(votes: list[Vote], winner: str, confidence: float) -> Decision:
 
 
 def decide_majority(votes: list[Vote], weights: dict[int, float] | None = None) -> Decision:
-    a = t = b = 0.0
-    for v in votes:
-        weight = weights.get(v.rater_id, 1.0) if weights else 1.0
-        if v.preference < 0:
-            a += weight
-        elif v.preference > 0:
-            b += weight
-        else:
-            t += weight
-    total = a + t + b or 1.0
-    if a > b and a >= t:
-        return _finish(votes, "a", a / total)
-    if b > a and b >= t:
-        return _finish(votes, "b", b / total)
-    return _finish(votes, "tie", t / total if t else 0.5)
+    """The winner of ``ratings.consensus.pairwise_consensus`` (the rule gold promotion uses)."""
+    c = pairwise_consensus(
+        (v.preference for v in votes),
+        (weights.get(v.rater_id, 1.0) for v in votes) if weights else None,
+    )
+    total = c.total or 1.0
+    if c.winner == "a":
+        return _finish(votes, "a", c.a / total)
+    if c.winner == "b":
+        return _finish(votes, "b", c.b / total)
+    return _finish(votes, "tie", c.tie / total if c.tie else 0.5)
 
 
 def decide_mean(votes: list[Vote], tie_margin: float = 0.0) -> Decision:

@@ -14,6 +14,7 @@ import pyarrow as pa
 from conversations.importers.formats import hh_join
 from exports.aggregation import Decision
 from exports.canonical import Record
+from ratings.consensus import kb_consensus
 from ratings.models import TaskKind
 
 MESSAGES = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
@@ -156,14 +157,10 @@ class Kto(Exporter):
             yield row(chosen.content, True)
             yield row(rejected.content, False)
         elif record.kind == TaskKind.KB_VERIFY:
-            verdicts = [
-                v.verdict for v in record.votes if v.verdict and v.verdict != "cannot_judge"
-            ]
-            if not verdicts:
-                return
-            top = max(set(verdicts), key=verdicts.count)
-            if verdicts.count(top) * 2 > len(verdicts):
-                yield row(record.a.content, top == "correct")
+            consensus = kb_consensus(v.verdict for v in record.votes)  # cannot_judge abstains
+            # a label only where more than half of the votes give the verdict
+            if consensus.is_decisive and consensus.agreement > 0.5:
+                yield row(record.a.content, consensus.verdict == "correct")
         else:
             key = options.get("kto_criterion")
             values = [v.scores[key] for v in record.votes if key in v.scores]

@@ -10,13 +10,15 @@ from typing import Any
 from scipy.stats import norm
 
 from conversations.models import Project, Role
+from ratings.consensus import kb as consensus_kb
+from ratings.consensus import kb_consensus as kb_rule
 from ratings.models import Scale, Verdict
 
 REPORT_ROLES: tuple[str, ...] = (Role.LEAD, Role.CONSUMER)
 
 DECISIVE = (Verdict.CORRECT.value, Verdict.INCORRECT.value, Verdict.INCOMPLETE.value)
-DISPUTED = "disputed"
-CANNOT_JUDGE = Verdict.CANNOT_JUDGE.value
+DISPUTED = consensus_kb.DISPUTED
+CANNOT_JUDGE = consensus_kb.ABSTAIN
 KB_PROBLEMS = ("wrong", "outdated", "missing")
 NUMERIC_SCALES = (Scale.LIKERT.value, Scale.BINARY.value)
 
@@ -60,20 +62,10 @@ def wilson_interval(k: int, n: int, confidence: float = 0.95) -> tuple[float, fl
 
 
 def kb_consensus(verdicts: Iterable[str]) -> str | None:
-    """One answer's verdict from its current judgments.
-
-    ``cannot_judge`` votes are abstentions: the verdict is the most common of the other
-    verdicts; a tie at the top gives ``"disputed"``; when every vote abstains it is
-    ``"cannot_judge"``; with no votes at all it is None (not judged yet).
-    """
-    verdicts = [v for v in verdicts if v]
-    if not verdicts:
-        return None
-    votes = Counter(v for v in verdicts if v != CANNOT_JUDGE)
-    if not votes:
-        return CANNOT_JUDGE
-    (top, n), *rest = votes.most_common()
-    return DISPUTED if rest and rest[0][1] == n else top
+    """One answer's verdict from its current judgments, by the rule of
+    ``ratings.consensus.kb`` (``cannot_judge`` abstains): a verdict, ``"disputed"``,
+    ``"cannot_judge"`` when every vote abstains, or None with no votes at all."""
+    return kb_rule(verdicts).verdict
 
 
 def _shares(counts: Counter) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from django.db.models import F, Max
 
 from conversations.models import Conversation, Message, MessageRole, Project, Role
 from conversations.services.access import require_role
+from ratings.consensus import kb_consensus, pairwise_consensus
 from ratings.models import Criterion, Item, TaskKind
 from ratings.signals import pairs_created
 
@@ -211,24 +212,18 @@ def item_rerate(*, item: Item, user, extra: int = 2) -> Item:
 
 def consensus_answer(item: Item) -> dict | None:
     """The answer most raters gave (pairwise winner, KB verdict, median scores), or None."""
-    from collections import Counter
     from statistics import median
 
     judgments = list(item.judgments.filter(is_current=True).prefetch_related("scores__criterion"))
     if not judgments:
         return None
+    # the rules of ratings/consensus/, which the exports and the KB report use too
     if item.kind == TaskKind.PAIRWISE:
-        votes = Counter(
-            "a" if j.preference < 0 else "b" if j.preference > 0 else "tie"
-            for j in judgments
-            if j.preference is not None
-        )
-        (winner, n), *rest = votes.most_common() or [(None, 0)]
-        return None if winner is None or (rest and rest[0][1] == n) else {"winner": winner}
+        pair = pairwise_consensus(j.preference for j in judgments)
+        return {"winner": pair.winner} if pair.clear else None
     if item.kind == TaskKind.KB_VERIFY:
-        votes = Counter(j.verdict for j in judgments if j.verdict)
-        (verdict, n), *rest = votes.most_common() or [(None, 0)]
-        return None if verdict is None or (rest and rest[0][1] == n) else {"verdict": verdict}
+        kb = kb_consensus(j.verdict for j in judgments)  # cannot_judge abstains
+        return {"verdict": kb.verdict} if kb.is_decisive else None
     by_key: dict[str, list[float]] = {}
     for j in judgments:
         for s in j.scores.all():

@@ -372,3 +372,202 @@ def test_dawid_skene_tuple_ids_and_mixed_label_types() -> None:
     assert set(res.classes) == {1, "x"}
     assert res.label_of(("conv", 1)) == 1
     assert np.all(np.isfinite(res.posterior))
+
+
+# ---------------------------------------------------------------------------
+# The one rule per task kind: KB verdicts (cannot_judge abstains) and pairwise preferences,
+# and every place that decides with it (KB report, gold promotion, quality run, exporters)
+# ---------------------------------------------------------------------------
+
+CJ = "cannot_judge"
+
+# votes -> (the KB report's verdict, the gold answer promoted, the KTO exporter's label)
+KB_TABLE = [
+    ([], None, None, None),
+    (["", None], None, None, None),
+    ([CJ], CJ, None, None),
+    ([CJ, CJ], CJ, None, None),
+    (["correct"], "correct", "correct", True),
+    (["correct", CJ, CJ], "correct", "correct", True),  # abstentions do not outvote a verdict
+    (["incomplete", CJ], "incomplete", "incomplete", False),
+    (["correct", "incorrect"], "disputed", None, None),
+    (["correct", "incorrect", CJ], "disputed", None, None),
+    (["correct", "incorrect", "incomplete"], "disputed", None, None),
+    (["correct", "correct", "incorrect"], "correct", "correct", True),
+    (["incorrect", "incorrect", CJ, CJ, CJ], "incorrect", "incorrect", False),
+    # the most common verdict, but not more than half of the votes: no training label
+    (["correct", "correct", "incorrect", "incomplete"], "correct", "correct", None),
+    (["", "correct", None], "correct", "correct", True),
+]
+
+
+@pytest.mark.parametrize(("votes", "report", "gold", "kto"), KB_TABLE)
+def test_kb_rule_table(votes, report, gold, kto) -> None:
+    from ratings.consensus import kb_consensus
+
+    c = kb_consensus(votes)
+    assert c.verdict == report
+    assert (c.verdict if c.is_decisive else None) == gold
+    assert c.abstentions == votes.count(CJ)
+    assert c.votes == sum(1 for v in votes if v and v != CJ)
+
+
+@pytest.mark.parametrize(("votes", "report", "gold", "kto"), KB_TABLE)
+def test_the_kb_report_and_the_kto_exporter_follow_the_kb_rule(votes, report, gold, kto) -> None:
+    from types import SimpleNamespace
+
+    from exports.exporters import REGISTRY
+    from exports.reports import kb_consensus as report_verdict
+    from ratings.models import TaskKind
+
+    assert report_verdict(votes) == report
+    record = SimpleNamespace(
+        kind=TaskKind.KB_VERIFY,
+        prompt="Q",
+        a=SimpleNamespace(content="A"),
+        votes=[SimpleNamespace(verdict=v) for v in votes],
+    )
+    rows = list(REGISTRY["kto"].rows(record, None, {}))
+    assert [r["label"] for r in rows] == ([] if kto is None else [kto])
+
+
+# preferences (negative: A better; None: no preference) -> (the exported winner, the winner
+# promoted to gold: only a clear one)
+PAIR_TABLE = [
+    ([], "tie", None),
+    ([None], "tie", None),
+    ([0], "tie", "tie"),
+    ([-1], "a", "a"),
+    ([2], "b", "b"),
+    ([-2, 1], "tie", None),  # a split: exported as a tie, not promoted
+    ([-1, -1, 1], "a", "a"),
+    ([-1, 0, 0], "tie", "tie"),
+    ([-1, -1, 0, 0], "a", None),  # a side beats "tie" at equal counts, but not clearly
+    ([1, 0], "b", None),
+    ([-1, 1, 0], "tie", None),
+    ([2, 2, None, -1], "b", "b"),
+]
+
+
+@pytest.mark.parametrize(("prefs", "winner", "gold"), PAIR_TABLE)
+def test_pairwise_rule_table(prefs, winner, gold) -> None:
+    from exports.aggregation import decide_majority
+    from exports.canonical import Vote
+    from ratings.consensus import pairwise_consensus
+
+    c = pairwise_consensus(prefs)
+    assert c.winner == winner
+    assert (c.winner if c.clear else None) == gold
+    votes = [
+        Vote(
+            rater_id=i,
+            preference=p,
+            both_bad=False,
+            left_is_a=True,
+            rationale="",
+            is_external=False,
+            source="",
+            rubric_version=None,
+            guidelines_version=1,
+        )
+        for i, p in enumerate(prefs)
+        if p is not None
+    ]
+    if votes:  # the exports' majority (the aggregator drops votes without a preference)
+        assert decide_majority(votes).winner == winner
+
+
+def test_weighted_pairwise_rule() -> None:
+    from ratings.consensus import pairwise_consensus
+
+    # one trusted rater for A outweighs two for B
+    assert pairwise_consensus([-1, 1, 1], weights=[3.0, 1.0, 1.0]).winner == "a"
+    assert pairwise_consensus([-1, 1, 1], weights=[1.0, 1.0, 1.0]).winner == "b"
+    c = pairwise_consensus([-1, None, 0], weights=[2.0, 9.0, 2.0])  # an abstention's weight
+    assert (c.winner, c.clear, c.total) == ("a", False, 4.0)
+
+
+def test_the_kb_verdicts_are_the_models_verdicts() -> None:
+    from ratings.consensus import kb
+    from ratings.models import Verdict
+
+    assert {*kb.VERDICTS, kb.ABSTAIN} == set(Verdict.values)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("votes", "report", "gold", "kto"), KB_TABLE)
+def test_gold_promotion_follows_the_kb_rule(votes, report, gold, kto, project, member) -> None:
+    from django.utils import timezone
+
+    from ratings.models import Item, Judgment, TaskKind
+    from ratings.services.items import consensus_answer
+    from tests.factories import pairwise_conversation
+
+    conv = pairwise_conversation(project, n_candidates=1)
+    item = Item.objects.create(
+        project=project,
+        kind=TaskKind.KB_VERIFY,
+        conversation=conv,
+        response=conv.messages.last(),
+        overlap=9,
+    )
+    for verdict in votes:
+        Judgment.objects.create(
+            item=item, rater=member(), verdict=verdict or "", created_at=timezone.now()
+        )
+    assert consensus_answer(item) == (None if gold is None else {"verdict": gold})
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("prefs", "winner", "gold"), PAIR_TABLE)
+def test_gold_promotion_follows_the_pairwise_rule(prefs, winner, gold, project, member) -> None:
+    from django.utils import timezone
+
+    from ratings.models import Item, Judgment, TaskKind
+    from ratings.services.items import consensus_answer
+    from tests.factories import pairwise_conversation
+
+    conv = pairwise_conversation(project)
+    a, b = conv.messages.filter(role="assistant").order_by("candidate")
+    item = Item.objects.create(
+        project=project,
+        kind=TaskKind.PAIRWISE,
+        conversation=conv,
+        response=a,
+        response_b=b,
+        overlap=9,
+    )
+    for preference in prefs:
+        Judgment.objects.create(
+            item=item, rater=member(), preference=preference, created_at=timezone.now()
+        )
+    assert consensus_answer(item) == (None if gold is None else {"winner": gold})
+
+
+def test_the_quality_run_leaves_abstentions_out_of_kb_agreement() -> None:
+    import pandas as pd
+
+    from ratings.quality_data import JUDGMENT_COLUMNS, SCORE_COLUMNS, SCORE_CONTEXT, QualityData
+    from ratings.services.quality.agreements import compute_agreements
+
+    rows = []
+    plan = {1: ["correct", "correct", CJ], 2: ["incorrect", "incorrect", CJ], 3: [CJ, "correct"]}
+    for item, verdicts in plan.items():
+        for rater, verdict in enumerate(verdicts):
+            rows.append([len(rows) + 1, item, "kb_verify", rater, 0.0, 1000.0])
+            rows[-1] += [np.nan, np.nan, 0, verdict, 0, 0, 10]
+    data = QualityData(
+        judgments=pd.DataFrame(rows, columns=JUDGMENT_COLUMNS),
+        scores=pd.DataFrame(columns=SCORE_COLUMNS + SCORE_CONTEXT),
+        gold_answers={},
+        criteria={},
+    )
+    kb = {
+        s["metric"]: s
+        for s in compute_agreements(data, n_boot=0, now=None)
+        if s["kind"] == "kb_verify"
+    }
+    # the verdicts agree wherever two raters gave one; cannot_judge is no third category
+    assert kb["alpha_nominal"]["value"] == pytest.approx(1.0)
+    assert kb["percent_agreement"]["value"] == pytest.approx(1.0)
+    assert kb["alpha_nominal"]["n_values"] == 4  # the verdicts of items 1 and 2

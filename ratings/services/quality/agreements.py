@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from conversations.models import Project
+from ratings.consensus.kb import VERDICTS as KB_VERDICTS
 from ratings.metrics import (
     fleiss_kappa_result,
     gwet_ac1_result,
@@ -24,7 +25,7 @@ from ratings.models import (
 )
 from ratings.quality_data import Fingerprint, QualityData, preference_label
 
-VERDICT_ORDER = ["correct", "incomplete", "incorrect", "cannot_judge"]
+VERDICT_ORDER = list(KB_VERDICTS)  # the votes: cannot_judge abstains (ratings/consensus/kb.py)
 
 
 def data_version(project: Project) -> str:
@@ -160,7 +161,9 @@ def compute_agreements(data: QualityData, *, n_boot: int, now) -> list[dict]:
                 now,
             )
     # KB verification: the verdict
-    kb = internal[(internal["kind"] == TaskKind.KB_VERIFY) & (internal["verdict"] != "")]
+    kb = internal[
+        (internal["kind"] == TaskKind.KB_VERIFY) & internal["verdict"].isin(VERDICT_ORDER)
+    ]
     if len(kb):
         codes = kb["verdict"].map({v: i for i, v in enumerate(VERDICT_ORDER)}).to_numpy()
         out += _agreement_block(

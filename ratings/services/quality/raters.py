@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 
+from ratings.consensus.kb import is_vote
 from ratings.metrics import (
     distribution_divergence,
     position_bias,
@@ -85,7 +86,7 @@ def _primary(data: QualityData) -> pd.DataFrame:
         lab = preference_label(j.loc[pw, "preference"].to_numpy())
         j.loc[pw, "label"] = lab
         j.loc[pw, "agreement"] = loo_nominal_agreement(j.loc[pw, "item_id"].to_numpy(), lab)
-    kb = (j["kind"] == TaskKind.KB_VERIFY) & (j["verdict"] != "")
+    kb = (j["kind"] == TaskKind.KB_VERIFY) & j["verdict"].isin(VERDICT_ORDER)  # no abstentions
     if kb.any():
         codes = j.loc[kb, "verdict"].map({v: i for i, v in enumerate(VERDICT_ORDER)}).to_numpy()
         j.loc[kb, "label"] = codes
@@ -121,7 +122,7 @@ def _gold_correct(row, answer: dict, scores: dict) -> float:
         want = {"a": -1, "b": 1, "tie": 0}.get(str(answer["winner"]).lower())
         return float(np.sign(row["preference"]) == want) if want is not None else np.nan
     if row["kind"] == TaskKind.KB_VERIFY and "verdict" in answer:
-        return float(row["verdict"] == answer["verdict"])
+        return float(row["verdict"] == answer["verdict"]) if is_vote(row["verdict"]) else np.nan
     if (
         row["kind"] == TaskKind.SCORE
         and isinstance(answer.get("scores"), dict)
