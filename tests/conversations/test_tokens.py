@@ -129,3 +129,15 @@ def test_profile_page_does_not_revoke_another_users_token(client, lead):
 
 def test_profile_needs_a_login(client):
     assert client.get("/account/").status_code == 302
+
+
+def test_a_personal_token_costs_one_query_between_last_use_writes(lead, django_assert_num_queries):
+    from accounts.authentication import ApiTokenAuthentication
+
+    token, key = api_token_create(user=lead, name="ci")
+    auth = ApiTokenAuthentication()
+    with django_assert_num_queries(2):  # the lookup, and the first last-use write
+        user, found = auth.authenticate_credentials(key)
+    assert (user, found.pk, found.name) == (lead, token.pk, "ci")
+    with django_assert_num_queries(1):
+        auth.authenticate_credentials(key)
