@@ -38,6 +38,13 @@ def database_url() -> str:
     return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
+@pytest.fixture(autouse=True)
+def media_root(settings, tmp_path_factory):
+    """Uploaded and exported files in a folder of this test's own: on SQLite a rolled-back
+    test gives its row ids to the next test, whose job would find the last one's folder."""
+    settings.MEDIA_ROOT = str(tmp_path_factory.mktemp("media"))
+
+
 @pytest.fixture
 def project(db):
     return ProjectFactory()
