@@ -85,6 +85,7 @@ class ImportSummary:
     errors: list[ImportIssue] = field(default_factory=list)
     bytes_read: int = 0
     file_refused: bool = False  # damaged, or over a size limit: nothing is imported
+    format_undetected: bool = False  # the first record did not tell the format
 
     def as_dict(self) -> dict:
         return {
@@ -323,6 +324,7 @@ def transcript_import(
         _refuse_first(summary, _damaged(1, exc))
     except RecordError as exc:
         summary.file_refused = True
+        summary.format_undetected = not getattr(exc, "fatal", False)
         _refuse_first(summary, exc)
     summary.format = fmt
     with transaction.atomic():

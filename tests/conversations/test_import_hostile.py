@@ -188,7 +188,9 @@ def test_hostile_input_is_refused_with_its_line_and_nothing_is_written(
     assert time.monotonic() - started < 15  # refused quickly, not after reading it all
     assert words in text, text
     _names_the_line(text, line)
-    assert "Traceback" not in text and "--format" not in text
+    assert "Traceback" not in text
+    if entry != "command":  # the web says what to choose on the page, not a command option
+        assert "--format" not in text
     assert not Conversation.objects.exists()
 
 
@@ -355,3 +357,10 @@ def test_hostile_judgment_files_are_refused_with_their_line(
         text = " ".join([body["failure"], *(e["text"] for e in body["errors"])])
     assert words in text and f"line {line}" in text, text
     assert not Judgment.objects.exists()
+
+
+def test_the_command_names_its_format_option_when_the_format_is_unknown(project, tmp_path):
+    path = tmp_path / "f.jsonl"
+    path.write_bytes(b'{"what": 1}\n')
+    with pytest.raises(CommandError, match="name the format with --format"):
+        call_command("import_transcripts", path, project=project.slug, no_progress=True)

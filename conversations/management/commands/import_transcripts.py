@@ -73,7 +73,12 @@ class Command(BaseCommand):
                 )
         except ImportFailed as exc:
             bar.close()
-            raise CommandError(str(exc)) from None
+            hint = (
+                f"\nname the format with --format ({', '.join(SourceFormat.values)})"
+                if exc.summary.format_undetected
+                else ""
+            )
+            raise CommandError(f"{exc}{hint}") from None
         finally:
             if rejects is not None:
                 rejects.close()
