@@ -111,7 +111,7 @@ def test_a_lead_invites_a_rater_who_sets_a_password_and_logs_in(
     invite.get_by_role("button", name="Invite").click()
     link = page.locator("#invite-link").inner_text()
     assert "/account/set-password/" in link
-    expect(page.locator("tr[data-member=nora]")).to_contain_text("invited")
+    expect(page.locator("tr[data-member=nora]")).to_contain_text("no password yet")
 
     newcomer = new_page()
     newcomer.goto(link)
