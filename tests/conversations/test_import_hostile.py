@@ -231,6 +231,7 @@ def test_the_format_advice_on_the_page_names_no_command_option(
         client, project, lead, "f.jsonl", b'{"what": 1}\n', django_capture_on_commit_callbacks
     )
     assert "name its format" in text and "--format" not in text
+    assert 'data-testid="format-advice"' in text and "<em>Format</em> field" in text
 
 
 def test_an_upload_over_the_limit_is_refused_by_the_api_and_the_page(
