@@ -18,7 +18,10 @@ class UploadTooLarge(ValueError):
 
 
 def upload_size_check(upload: File) -> None:
-    """Refuse an upload larger than ``IMPORT_MAX_UPLOAD_BYTES`` (transcripts and judgments)."""
+    """Refuse an upload larger than ``IMPORT_MAX_UPLOAD_BYTES`` (transcripts and judgments).
+
+    The file has been received by then (to a temporary file, not into memory); the proxy in
+    front of the service should refuse larger bodies before they arrive (docs/formats.md)."""
     limit = settings.IMPORT_MAX_UPLOAD_BYTES
     if (upload.size or 0) > limit:
         raise UploadTooLarge(
