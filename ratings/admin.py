@@ -1,6 +1,15 @@
 from django.contrib import admin
 
-from ratings.models import Assignment, Criterion, DriftFlag, Item, Judgment, Rubric, Score
+from ratings.models import (
+    Assignment,
+    Criterion,
+    DriftFlag,
+    Item,
+    Judgment,
+    JudgmentImportJob,
+    Rubric,
+    Score,
+)
 
 
 class CriterionInline(admin.StackedInline):
@@ -81,3 +90,10 @@ class JudgmentAdmin(admin.ModelAdmin):
 class DriftFlagAdmin(admin.ModelAdmin):
     list_display = ["project", "rater", "detector", "window_start", "state"]
     list_filter = ["project", "detector", "state"]
+
+
+@admin.register(JudgmentImportJob)
+class JudgmentImportJobAdmin(admin.ModelAdmin):
+    list_display = ["original_name", "project", "state", "imported", "duplicates", "rejected"]
+    list_filter = ["state", "project"]
+    readonly_fields = [f.name for f in JudgmentImportJob._meta.fields]
