@@ -23,6 +23,7 @@ EMPTY = "no units given"
 ONE_RATER = "only one rater: there are no pairs of ratings"
 NO_PAIRS = "no unit has two or more ratings"
 ONE_CATEGORY = "only one category used: expected disagreement is 0"
+NO_RATINGS = "no ratings given: every value is missing"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +48,7 @@ class Encoded:
     """Flattened ratings: ``codes[i]`` is the category index of entry ``i`` or -1 if missing."""
 
     codes: np.ndarray  # int64, one entry per cell of the input, row-major
-    lengths: np.ndarray  # int64, length of each input row
+    lengths: np.ndarray  # int64, length of each input row (missing cells included)
     domain: list[Any]  # category labels; sorted numbers for numeric data
     numeric_domain: np.ndarray | None  # float values of the domain, or None for labels
 
@@ -63,6 +64,19 @@ class Encoded:
         """Row number of every flattened cell."""
         return np.repeat(np.arange(self.n_rows), self.lengths)
 
+    def is_rectangular(self) -> bool:
+        return self.n_rows == 0 or bool((self.lengths == self.lengths[0]).all())
+
+    def n_rated_rows(self) -> int:
+        """Rows with at least one rating."""
+        rated = self.row_index()[self.codes >= 0]
+        return int(np.unique(rated).size)
+
+    def n_rated_columns(self) -> int:
+        """Columns (positions within rows) with at least one rating."""
+        rated = self.col_index()[self.codes >= 0]
+        return int(np.unique(rated).size)
+
     def col_index(self) -> np.ndarray:
         """Position of every flattened cell within its row."""
         starts = np.cumsum(self.lengths) - self.lengths
@@ -74,8 +88,16 @@ def check_level(level: str) -> None:
         raise ValueError(f"unknown level {level!r}; expected one of {', '.join(LEVELS)}")
 
 
-def _is_missing_scalar(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and value != value)
+def is_missing(value: Any) -> bool:
+    """``None`` and any floating NaN (Python float, numpy float16/32/64) are missing."""
+    if value is None:
+        return True
+    if isinstance(value, float | np.floating):
+        return bool(value != value)
+    return False
+
+
+_is_missing_scalar = is_missing
 
 
 def _rows_of(rows: Sequence[Sequence[Any]]) -> list[Sequence[Any]]:

@@ -18,6 +18,7 @@ import numpy as np
 from ._data import (
     EMPTY,
     NO_PAIRS,
+    NO_RATINGS,
     ONE_CATEGORY,
     ONE_RATER,
     Level,
@@ -27,6 +28,7 @@ from ._data import (
     counts_by_row,
     encode,
     finite_or_none,
+    is_missing,
     require_rectangular,
 )
 
@@ -47,7 +49,8 @@ class AlphaData:
     counts: np.ndarray
     m: np.ndarray
     values: np.ndarray | None
-    n_raters: int
+    n_raters: int  # raters with at least one rating
+    n_ratings: int = -1  # ratings given (-1: not counted)
 
     @property
     def n_units(self) -> int:
@@ -75,7 +78,13 @@ def alpha_data(
     values = enc.numeric_domain
     if level == "ratio" and values is not None and (values < 0).any():
         raise ValueError("the ratio level needs non-negative ratings")
-    return AlphaData(counts=counts, m=m, values=values, n_raters=enc.n_rows)
+    return AlphaData(
+        counts=counts,
+        m=m,
+        values=values,
+        n_raters=enc.n_rated_rows(),
+        n_ratings=int((enc.codes >= 0).sum()),
+    )
 
 
 def difference_matrix(level: str, values: np.ndarray | None, n_c: np.ndarray) -> np.ndarray:
@@ -103,6 +112,8 @@ def _alpha_undefined(data: AlphaData) -> str | None:
     if data.n_units == 0:
         return EMPTY
     if not (data.m > 0).any():
+        if data.n_ratings == 0:
+            return NO_RATINGS
         return ONE_RATER if data.n_raters <= 1 else NO_PAIRS
     return None
 
@@ -175,7 +186,7 @@ class _Categorical:
     counts: np.ndarray  # units × categories, int
     per_unit: np.ndarray  # ratings per unit
     n_categories: int
-    max_raters: int
+    max_raters: int  # raters who rated anything (columns; the longest row when ragged)
 
     @property
     def n_units(self) -> int:
@@ -187,7 +198,10 @@ def _categorical(
 ) -> _Categorical:
     enc = encode(ratings, numeric=False, value_order=categories)
     counts = counts_by_row(enc)
-    max_raters = int(enc.lengths.max()) if enc.n_rows else 0
+    if enc.is_rectangular():
+        max_raters = enc.n_rated_columns()
+    else:
+        max_raters = int(enc.lengths.max()) if enc.n_rows else 0
     return _Categorical(counts, counts.sum(axis=1), enc.n_categories, max_raters)
 
 
@@ -195,6 +209,8 @@ def _no_pairs_reason(cat: _Categorical) -> str | None:
     if cat.n_units == 0:
         return EMPTY
     if not (cat.per_unit >= 2).any():
+        if not (cat.per_unit >= 1).any():
+            return NO_RATINGS
         return ONE_RATER if cat.max_raters <= 1 else NO_PAIRS
     return None
 
@@ -350,8 +366,7 @@ def pairwise_agreement(
 _WEIGHTS = (None, "linear", "quadratic")
 
 
-def _is_missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and value != value)
+_is_missing = is_missing
 
 
 def cohen_kappa_result(

@@ -35,16 +35,19 @@ def categorical_cis(
     *,
     min_valid_fraction: float = 0.5,
     resamples: np.ndarray | None = None,
+    categories: Sequence[Any] | None = None,
 ) -> dict[str, tuple[float | None, float | None]]:
     """Percentile intervals of ``fleiss_kappa``, ``gwet_ac1`` and ``percent_agreement`` for
     units x raters categorical ratings (``None`` or NaN missing), resampling units.
 
     ``resamples`` (resamples × units unit indices) replaces the random draw; ``n_boot`` is
-    then its number of rows."""
+    then its number of rows. ``categories`` (the full scale) fixes AC1's number of
+    categories, as ``gwet_ac1(..., categories=...)`` does; else each resample counts the
+    categories it uses."""
     if resamples is not None:
         n_boot = int(np.shape(resamples)[0])
     _check_options(n_boot, confidence, min_valid_fraction)
-    enc = encode(ratings, numeric=False)
+    enc = encode(ratings, numeric=False, value_order=categories)
     empty = dict.fromkeys(METRICS, (None, None))
     if enc.n_rows == 0:
         return empty
@@ -69,11 +72,13 @@ def categorical_cis(
         pi = (w @ prop) / (w @ rated)[:, None]
         used = (pi > 0).sum(axis=1)
         pe_fleiss = (pi**2).sum(axis=1)
-        pe_ac1 = (pi * (1 - pi)).sum(axis=1) / (used - 1)
+        q = float(len(categories)) if categories is not None else used
+        pe_ac1 = (pi * (1 - pi)).sum(axis=1) / (q - 1)
         defined = (used >= 2) & (n_pairable > 0)
+        defined_ac1 = (q >= 2) & (n_pairable > 0) if categories is not None else defined
         estimates = {
             "fleiss_kappa": np.where(defined, (p_a - pe_fleiss) / (1 - pe_fleiss), np.nan),
-            "gwet_ac1": np.where(defined, (p_a - pe_ac1) / (1 - pe_ac1), np.nan),
+            "gwet_ac1": np.where(defined_ac1, (p_a - pe_ac1) / (1 - pe_ac1), np.nan),
             "percent_agreement": np.where(n_pairable > 0, (w @ agree_pairs) / (w @ pairs), np.nan),
         }
     return {

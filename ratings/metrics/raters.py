@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from scipy import special, stats
 
-from ._data import Level, check_level, counts_by_row, encode, require_rectangular
+from ._data import Level, check_level, counts_by_row, encode, is_missing, require_rectangular
 
 # ---------------------------------------------------------------------------
 # Leave-one-out consensus
@@ -140,8 +140,7 @@ def position_bias(left_picks: int, decisive: int) -> dict[str, float | int | Non
     return {"share": left_picks / decisive, "n": int(decisive), "p_value": float(test.pvalue)}
 
 
-def _is_missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
+_is_missing = is_missing
 
 
 def straight_lining_share(score_rows: Sequence[Sequence[Any]]) -> float | None:

@@ -1,6 +1,7 @@
 """Agreement per task kind and criterion, with bootstrap intervals, as snapshot rows."""
 
 import hashlib
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -65,9 +66,18 @@ def _ci(rows: np.ndarray, level: str, n_boot: int) -> tuple[float | None, float 
 
 
 def _agreement_block(
-    kind: str, criterion: str, units, values, levels, categorical: bool, n_boot: int, now
+    kind: str,
+    criterion: str,
+    units,
+    values,
+    levels,
+    categorical: bool,
+    n_boot: int,
+    now,
+    categories: list | None = None,
 ) -> list[dict]:
-    """Alpha at each level (with a bootstrap interval), and the categorical statistics."""
+    """Alpha at each level (with a bootstrap interval), and the categorical statistics; AC1
+    counts ``categories`` (the scale's values) when given, else the observed ones."""
     rows = units_by_slot(units, values)
     out = []
     for level in levels:
@@ -75,16 +85,39 @@ def _agreement_block(
         ci = _ci(rows, level, n_boot) if result.value is not None else (None, None)
         out.append(_snapshot(kind, criterion, f"alpha_{level}", result, ci, now))
     if categorical:
-        cis = categorical_cis(rows, n_boot=n_boot, seed=0) if n_boot > 0 else {}
+        scale = _categories(rows, categories)
+        cis = categorical_cis(rows, n_boot=n_boot, seed=0, categories=scale) if n_boot > 0 else {}
         for metric, compute in (
             ("fleiss_kappa", fleiss_kappa_result),
-            ("gwet_ac1", gwet_ac1_result),
+            ("gwet_ac1", partial(gwet_ac1_result, categories=scale)),
             ("percent_agreement", percent_agreement_result),
         ):
             result = compute(rows)
             ci = cis.get(metric, (None, None)) if result.value is not None else (None, None)
             out.append(_snapshot(kind, criterion, metric, result, ci, now))
     return out
+
+
+def _categories(rows: np.ndarray, categories: list | None) -> list | None:
+    """The scale's values when every rating lies on it, else None (AC1 then counts the
+    observed categories)."""
+    if categories is None:
+        return None
+    used = rows[~np.isnan(rows)]
+    return categories if np.isin(used, categories).all() else None
+
+
+def _scale_values(crit) -> list[float] | None:
+    """Every value a criterion's scores can take, for AC1's number of categories."""
+    if crit is None:
+        return None
+    if crit.scale == Scale.LIKERT:
+        return [float(p) for p in range(1, (crit.points or 5) + 1)]
+    if crit.scale == Scale.BINARY:
+        return [0.0, 1.0]
+    if crit.scale == Scale.SINGLE_CHOICE and crit.options:
+        return [float(i) for i in range(len(crit.options))]
+    return None
 
 
 def _levels_for(scale: str) -> tuple[tuple[str, ...], bool]:
@@ -115,6 +148,7 @@ def compute_agreements(data: QualityData, *, n_boot: int, now) -> list[dict]:
                 categorical,
                 n_boot,
                 now,
+                _scale_values(crit),
             )
     # pairwise: the overall preference, MT-Bench agreement, per-criterion preferences
     pw = internal[internal["kind"] == TaskKind.PAIRWISE]
@@ -132,6 +166,7 @@ def compute_agreements(data: QualityData, *, n_boot: int, now) -> list[dict]:
             True,
             n_boot,
             now,
+            [-1.0, 0.0, 1.0],
         )
         votes = (
             pd.Series(np.array(["A", "tie", "B"])[preference_label(pref) + 1])
@@ -175,5 +210,6 @@ def compute_agreements(data: QualityData, *, n_boot: int, now) -> list[dict]:
             True,
             n_boot,
             now,
+            [float(i) for i in range(len(VERDICT_ORDER))],
         )
     return out

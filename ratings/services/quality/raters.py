@@ -227,6 +227,33 @@ def rater_trends(primary: pd.DataFrame) -> dict[int, list]:
     return out
 
 
+def _label_scales(data: QualityData) -> dict[str, np.ndarray]:
+    """Per task kind, every value its primary label can take, in scale order: the Likert
+    points of the first Likert criterion (scoring), A / tie / B (pairwise), the verdicts (KB).
+    The weighted kappa's distances are positions on this full scale, used or not."""
+    out = {
+        TaskKind.PAIRWISE: np.array([-1.0, 0.0, 1.0]),
+        TaskKind.KB_VERIFY: np.arange(len(VERDICT_ORDER), dtype=float),
+    }
+    likert = [c for c in data.criteria.values() if c.scale == Scale.LIKERT]
+    if likert:
+        out[TaskKind.SCORE] = np.arange(1, (likert[0].points or 5) + 1, dtype=float)
+    return out
+
+
+def _scale_codes(labels: np.ndarray, scale: np.ndarray | None) -> tuple[np.ndarray, int]:
+    """Codes of the labels on their full scale and its size; the observed labels (sorted)
+    when the scale is unknown or a label lies off it."""
+    labels = np.asarray(labels, dtype=float)
+    if scale is not None:
+        codes = np.searchsorted(scale, labels)
+        inside = codes < scale.size
+        if inside.all() and (scale[np.minimum(codes, scale.size - 1)] == labels).all():
+            return codes.astype(np.int64), int(scale.size)
+    codes, observed = pd.factorize(labels, sort=True)
+    return codes, len(observed)
+
+
 def _or_none(value: float) -> float | None:
     return None if value != value else float(value)
 
@@ -299,15 +326,16 @@ def compute_raters(
                         divergence_js=d.get("js_distance"), divergence_p_value=d.get("p_value")
                     )
     # Cohen's kappa with frequent co-raters, on the primary label of each kind
+    scale = _label_scales(data)
     for kind, g in j[j["label"].notna()].groupby("kind"):
-        codes, labels = pd.factorize(g["label"].to_numpy(), sort=True)
+        codes, n_categories = _scale_codes(g["label"].to_numpy(), scale.get(kind))
         weights = "quadratic" if kind == TaskKind.SCORE else None
         min_shared = getattr(settings, "QUALITY_MIN_SHARED_ITEMS", 20)
         for a, b, n, kappa in cohen_kappa_pairs(
             g["item_id"].to_numpy(),
             g["rater_id"].to_numpy(),
             codes,
-            n_categories=len(labels),
+            n_categories=n_categories,
             weights=weights,
             min_shared=min_shared,
         ):
