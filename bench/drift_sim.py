@@ -36,7 +36,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -135,65 +135,110 @@ class Outcome:
     seconds: float
 
 
-def run(world: World, cadence: float, config: OnlineConfig) -> Outcome:
-    """Feed the judgments in time order, one call per run time, flags and counts persisted."""
+# The signals each detector reads: 0 = every judgment (labels, seconds), 1 = judgments with
+# another rating on their item (agreement, residual), 2 = gold answers.
+SIGNAL_DETECTORS = {
+    0: ("label_distribution", "speed"),
+    1: ("agreement", "leniency"),
+    2: ("gold_accuracy",),
+}
+
+
+def _usable_at(world: World) -> np.ndarray:
+    """When each judgment gets its agreement signal: once its item has a second rating."""
+    n_items = int(world.item.max()) + 1
+    order = np.lexsort((world.at, world.item))
+    items, times = world.item[order], world.at[order]
+    first = np.r_[True, items[1:] != items[:-1]]
+    second_time = np.full(n_items, np.inf)
+    rank = np.arange(items.size) - np.maximum.accumulate(np.where(first, np.arange(items.size), 0))
+    second_time[items[rank == 1]] = times[rank == 1]
+    return np.maximum(world.at, second_time[world.item])
+
+
+def run(world: World, cadence: float, config: OnlineConfig, check: bool = False) -> Outcome:
+    """Feed the judgments in time order, one call per run time, flags and counts persisted.
+
+    Each run computes the signals of the judgments made up to its time; a rater is passed,
+    for a detector, when the number of its complete windows changed since the last run (the
+    others would test nothing). ``check`` compares the signals with the service's functions
+    (``loo_interval_agreement`` / ``loo_interval_residual`` over everything) at every run."""
     t0 = time.perf_counter()
     n_raters = int(world.rater.max()) + 1
+    n_items = int(world.item.max()) + 1
     tested: dict[tuple, int] = {}
     flagged_at: dict[int, float] = {}
-    last_windows = np.zeros((n_raters, 3), dtype=np.int64)
+    usable = _usable_at(world)
+    events = [
+        np.sort(world.at),  # judgments are sorted by time already
+        np.sort(usable),
+        np.sort(world.at[~np.isnan(world.gold_correct)]),
+    ]
+    event_rater = [
+        world.rater,
+        world.rater[np.argsort(usable, kind="stable")],
+        world.rater[~np.isnan(world.gold_correct)],
+    ]
+    sizes = [
+        (config.window_size, config.window_step, config.min_baseline),
+        (config.window_size, config.window_step, config.min_baseline),
+        (config.gold_window_size, config.gold_window_step, config.min_gold_baseline),
+    ]
+    counts = np.zeros((3, n_raters), dtype=np.int64)
+    done = [0, 0, 0]
+    last_windows = np.zeros((3, n_raters), dtype=np.int64)
+    by_rater = [np.flatnonzero(world.rater == r) for r in range(n_raters)]
     windows_tested = 0
     runs = 0
     t = cadence
     end = DAYS * DAY + cadence
     while t <= end:
         runs += 1
-        k = int(np.searchsorted(world.at, t, side="right"))
-        rater = world.rater[:k]
-        agreement = loo_interval_agreement(world.item[:k], world.value[:k], 4.0)
-        residual = loo_interval_residual(world.item[:k], world.value[:k], 4.0)
-        gold = world.gold_correct[:k]
-        counts = np.stack(
-            [
-                np.bincount(rater, minlength=n_raters),
-                np.bincount(rater[~np.isnan(agreement)], minlength=n_raters),
-                np.bincount(rater[~np.isnan(gold)], minlength=n_raters),
-            ],
-            axis=1,
-        )
-        windows = np.stack(
-            [
-                _windows(counts[:, 0], config.window_size, config.window_step, config.min_baseline),
-                _windows(counts[:, 1], config.window_size, config.window_step, config.min_baseline),
-                _windows(
-                    counts[:, 2],
-                    config.gold_window_size,
-                    config.gold_window_step,
-                    config.min_gold_baseline,
-                ),
-            ],
-            axis=1,
-        )
-        changed = np.flatnonzero((windows != last_windows).any(axis=1))
-        last_windows = windows
-        if changed.size:
-            mask = np.isin(rater, changed)
-            columns = {
-                "rater": rater[mask],
-                "at": world.at[:k][mask],
-                "agreement": agreement[mask],
-                "residual": residual[mask],
-                "gold_correct": gold[mask],
-                "label": (world.value[:k][mask] - 1).astype(np.int64),
-                "label_values": LABELS,
-                "seconds": world.seconds[:k][mask],
-                "min_seconds": world.min_seconds[:k][mask],
-            }
-            result = detect_drift_online_columns(columns, tested, config)
-            tested = result.tested
-            windows_tested += result.windows_tested
-            for alarm in result.alarms:
-                flagged_at.setdefault(int(alarm.rater), t)
+        changed: dict[int, np.ndarray] = {}
+        for s in range(3):
+            upto = int(np.searchsorted(events[s], t, side="right"))
+            counts[s] += np.bincount(event_rater[s][done[s] : upto], minlength=n_raters)
+            done[s] = upto
+            windows = _windows(counts[s], *sizes[s])
+            moved = np.flatnonzero(windows != last_windows[s])
+            last_windows[s] = windows
+            if moved.size:
+                changed[s] = moved
+        if changed:
+            k = int(np.searchsorted(world.at, t, side="right"))
+            total = np.bincount(world.item[:k], weights=world.value[:k], minlength=n_items)
+            n = np.bincount(world.item[:k], minlength=n_items).astype(float)
+            if check:
+                agreement_all = loo_interval_agreement(world.item[:k], world.value[:k], 4.0)
+                residual_all = loo_interval_residual(world.item[:k], world.value[:k], 4.0)
+            for s, raters in changed.items():
+                idx = np.concatenate([by_rater[r][by_rater[r] < k] for r in raters.tolist()])
+                x = world.value[idx]
+                others = n[world.item[idx]] - 1
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    residual = (x - (total[world.item[idx]] - x) / others) / 4.0
+                residual[others < 1] = np.nan
+                agreement = 1.0 - np.abs(residual)
+                if check:
+                    np.testing.assert_allclose(agreement, agreement_all[idx], atol=1e-12)
+                    np.testing.assert_allclose(residual, residual_all[idx], atol=1e-12)
+                columns = {
+                    "rater": world.rater[idx],
+                    "at": world.at[idx],
+                    "agreement": agreement,
+                    "residual": residual,
+                    "gold_correct": world.gold_correct[idx],
+                    "label": (x - 1).astype(np.int64),
+                    "label_values": LABELS,
+                    "seconds": world.seconds[idx],
+                    "min_seconds": world.min_seconds[idx],
+                }
+                only = replace(config, gates=replace(config.gates, detectors=SIGNAL_DETECTORS[s]))
+                result = detect_drift_online_columns(columns, tested, only)
+                tested = result.tested
+                windows_tested += result.windows_tested
+                for alarm in result.alarms:
+                    flagged_at.setdefault(int(alarm.rater), t)
         t += cadence
     delays = {}
     for r, (_, onset) in world.drifting.items():
