@@ -106,6 +106,7 @@ def interval_chart(
     x_range: tuple[float, float] | None = None,
     reference: float | None = None,
     digits: int = 1,
+    x_title: str = "",
 ) -> SafeString:
     """One row per label: a dot at the value and a whisker from low to high (a forest plot).
 
@@ -119,10 +120,7 @@ def interval_chart(
     ends = [v for r in rows for v in r[1:] if v is not None]
     if reference is not None:
         ends.append(reference)
-    lo, hi = x_range if x_range else (min(ends), max(ends))
-    if x_range is None:
-        pad = (hi - lo) * 0.08 or 1.0
-        lo, hi = lo - pad, hi + pad
+    lo, hi = x_range if x_range else charts.axis_range(ends, None)
     span = (hi - lo) or 1.0
     width = charts.W
     height = charts.PAD_T + ROW_H * len(rows) + charts.PAD_B
@@ -134,13 +132,16 @@ def interval_chart(
     parts = [
         f'<line x1="{LABEL_W}" y1="{bottom}" x2="{width - charts.PAD_R}" y2="{bottom}" class="axis"/>'
     ]
-    for i in range(5):
-        v = lo + span * i / 4
+    for v in charts.nice_ticks(lo, hi):
         parts.append(
             f'<line x1="{x(v):.1f}" y1="{charts.PAD_T}" x2="{x(v):.1f}" y2="{bottom}" class="grid"/>'
         )
         parts.append(
-            f'<text x="{x(v):.1f}" y="{bottom + 16}" text-anchor="middle" class="tick">{v:.{digits}f}</text>'
+            f'<text x="{x(v):.1f}" y="{bottom + 16}" text-anchor="middle" class="tick">{charts.fmt_tick(v)}</text>'
+        )
+    if x_title:
+        parts.append(
+            f'<text x="{(LABEL_W + width - charts.PAD_R) / 2:.0f}" y="{height - 8}" text-anchor="middle" class="axis-title">{escape(x_title)}</text>'
         )
     if reference is not None:
         parts.append(
@@ -208,7 +209,11 @@ def kb_report_page(request: HttpRequest, slug: str) -> HttpResponse:
     context["report"] = report
     context["charts"] = {
         "weekly": charts.line_chart(
-            series, title="Weekly shares of judged answers (95% Wilson bands)", y_range=(0, 1)
+            series,
+            title="Weekly shares of judged answers (95% Wilson bands)",
+            y_range=(0, 1),
+            x_title="Week",
+            y_title="Share of judged answers",
         ),
         "articles": interval_chart(
             [
@@ -223,6 +228,7 @@ def kb_report_page(request: HttpRequest, slug: str) -> HttpResponse:
             title=f"Share correct, {TOP_ARTICLES} most-cited articles (95% Wilson intervals)",
             x_range=(0, 1),
             digits=2,
+            x_title="Share of answers judged correct",
         ),
     }
     return render(request, "exports/kb_report.html", context)
@@ -273,6 +279,7 @@ def leaderboard_page(request: HttpRequest, slug: str) -> HttpResponse:
                 "bootstrap intervals",
                 reference=1000.0,
                 digits=0,
+                x_title="Rating (Elo scale; the dashed line is the mean, 1000)",
             ),
             "wins": charts.heatmap(
                 order,

@@ -60,7 +60,7 @@ def axis_range(values: list[float], bounds: tuple[float, float] | None) -> tuple
     return lo, hi
 
 
-def _fmt(v: float) -> str:
+def fmt_tick(v: float) -> str:
     return f"{v:g}" if abs(v) >= 0.01 or v == 0 else f"{v:.2g}"
 
 
@@ -81,7 +81,7 @@ def _axes(
             f'<line x1="{PAD_L}" y1="{y(v):.1f}" x2="{W - PAD_R}" y2="{y(v):.1f}" class="grid"/>'
         )
         parts.append(
-            f'<text x="{PAD_L - 6}" y="{y(v) + 4:.1f}" text-anchor="end" class="tick">{_fmt(v)}</text>'
+            f'<text x="{PAD_L - 6}" y="{y(v) + 4:.1f}" text-anchor="end" class="tick">{fmt_tick(v)}</text>'
         )
     for x, label, anchor in x_labels:
         parts.append(

@@ -51,3 +51,22 @@ def test_heatmap_has_a_colour_scale_and_a_readable_title():
     assert 'data-scale="max">9</text>' in svg
     assert charts.confusion_title("pairwise/") == "Pairwise: overall preference"
     assert charts.confusion_title("score/helpfulness") == "Scores: helpfulness"
+
+
+def test_the_leaderboards_interval_chart_has_round_ticks_and_an_axis_title():
+    from exports.report_views import interval_chart
+
+    svg = str(
+        interval_chart(
+            [("model-a", 1043.7, 1011.2, 1077.9), ("model-b", 956.3, 921.8, 990.4)],
+            title="ratings",
+            reference=1000.0,
+            digits=0,
+            x_title="Rating (Elo scale)",
+        )
+    )
+    ticks = [
+        float(t) for t in re.findall(r'text-anchor="middle" class="tick">([\d.]+)</text>', svg)
+    ]
+    assert ticks and all(t % 10 == 0 for t in ticks), ticks  # 900, 950, ... not 913.6
+    assert ">Rating (Elo scale)</text>" in svg
