@@ -96,6 +96,25 @@ CASES = [
         {},
     ),
     (
+        "csv-blank-lines-gzip",
+        "f.csv.gz",
+        gz(b"conversation_id,turn_index,role,content\nc1,0,user,Q\n" + b"\n" * (64 << 20)),
+        1003,
+        "blank lines",
+        {},
+    ),
+    (
+        "csv-truncated-gzip",
+        "f.csv.gz",
+        gz(
+            b"conversation_id,turn_index,role,content\n"
+            + b"".join(b"c%d,0,user,Q%d\nc%d,1,assistant,A%d\n" % (i, i, i, i) for i in range(3000))
+        )[:4000],
+        None,
+        "truncated",
+        {},
+    ),
+    (
         "csv-deep-metadata",
         "f.csv",
         b"conversation_id,turn_index,role,content,metadata\nc1,0,user,Q,\nc1,1,assistant,A,"
