@@ -272,6 +272,7 @@ def leaderboard_page(request: HttpRequest, slug: str) -> HttpResponse:
         matrix_rows=matrix_rows,
         criteria=criterion_table(board),
         confidence_pct=round(board.confidence * 100),
+        min_battles=charts.MIN_BATTLES,
         charts={
             "ratings": interval_chart(
                 [(r["model"], r["rating"], r["lower"], r["upper"]) for r in rated],

@@ -11,6 +11,9 @@ from html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 W, H, PAD_L, PAD_R, PAD_T, PAD_B = 640, 240, 58, 16, 14, 50
+# Below this many battles a leaderboard model's rating carries "too few battles" (its interval
+# is too wide for the rank to mean much; docs/reports.md).
+MIN_BATTLES = 10
 LABEL_MAX = 28  # longer matrix labels are cut (the full name is in the tooltip)
 PALETTE = ["#2457c5", "#c2410c", "#15803d", "#7c3aed", "#b91c1c", "#0e7490", "#a16207"]
 
