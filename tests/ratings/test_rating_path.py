@@ -188,18 +188,19 @@ def test_unknown_and_foreign_assignments_are_not_found(rated_project, raters):
 
 
 def test_token_authentication_refuses_bad_and_inactive_tokens(rated_project, raters):
-    # 403 rather than 401: the first authentication class (session) sends no challenge
+    # 401 with a challenge: the token authentication class comes first
     url = f"/api/v1/projects/{rated_project.slug}/next/"
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION="Token not-a-token")
     refused = client.post(url, {}, format="json")
-    assert refused.status_code == 403 and refused.json()["detail"] == "Invalid token."
+    assert refused.status_code == 401 and refused.json()["detail"] == "Invalid token."
+    assert refused["WWW-Authenticate"] == "Token"
     good = token_client(raters[0])
     assert good.post(url, {"kind": "pairwise"}, format="json").status_code == 200
     raters[0].is_active = False
     raters[0].save()
     refused = good.post(url, {}, format="json")
-    assert refused.status_code == 403 and refused.json()["detail"] == "User inactive or deleted."
+    assert refused.status_code == 401 and refused.json()["detail"] == "User inactive or deleted."
 
 
 def test_session_requests_still_need_the_csrf_token(rated_project, raters):
