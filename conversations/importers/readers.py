@@ -95,23 +95,9 @@ def _too_blank(line: int, limit: int, label: str = "line") -> FileRefused:
         line,
         "",
         f"more than {limit:,} blank lines in a row (RATELOOP_IMPORT_MAX_BLANK_LINES); "
-        "this is not a transcript file",
+        "this does not look like a file of records",
         label=label,
     )
-
-
-def _utf8(raw: bytes, line: int, label: str = "line") -> str:
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise RecordReadError(
-            line,
-            "",
-            f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
-            "save the file as UTF-8",
-            raw,
-            label,
-        ) from None
 
 
 def iter_json_lines(
@@ -120,9 +106,8 @@ def iter_json_lines(
     """Yield one record per non-blank line, or a RecordReadError for a bad line (and go on).
 
     Each value is read by ``safe_json.parse_line`` (its ``checked`` says whether it still
-    needs ``safe_json.check``: depth, NUL). A
-    ``FileRefused`` ends the records: a damaged compressed file, or the decompressed size or
-    the blank lines in a row over their limits.
+    needs ``safe_json.check``: depth, NUL). A ``FileRefused`` ends the records: a damaged
+    compressed file, or the decompressed size or the blank lines in a row over their limits.
     """
     max_total = settings.IMPORT_MAX_DECOMPRESSED_BYTES
     max_blank = settings.IMPORT_MAX_BLANK_LINES
