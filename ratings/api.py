@@ -390,9 +390,19 @@ class ItemListApi(APIView):
                 "created_at",
             ]
 
+    class PageSerializer(serializers.Serializer):
+        count = serializers.IntegerField()
+        next = serializers.URLField(allow_null=True)
+        previous = serializers.URLField(allow_null=True)
+        results = serializers.ListField(child=serializers.DictField())
+
     @extend_schema(
-        responses=OutputSerializer(many=True),
-        parameters=[OpenApiParameter("kind", str, enum=TaskKind.values)],
+        responses=PageSerializer,
+        parameters=[
+            OpenApiParameter("kind", str, enum=TaskKind.values),
+            OpenApiParameter("limit", int, description="page size (50 by default)"),
+            OpenApiParameter("offset", int),
+        ],
     )
     def get(self, request: Request, slug: str) -> Response:
         """List the project's items (leads), oldest first, paged with ``limit`` and

@@ -221,3 +221,10 @@ def test_export_job_is_documented_as_202_with_a_status_url(
     check_answer(schema, EXPORT_DETAIL, "get", status)
     listed = client.get(url)
     check_answer(schema, EXPORT, "get", listed)
+
+
+def test_the_item_list_is_documented_as_the_page_it_answers(schema, rated_project, lead):
+    path = "/api/v1/projects/{slug}/items/"
+    response = api(lead).get(path.format(slug=rated_project.slug) + "?limit=2")
+    assert response.status_code == 200 and len(response.json()["results"]) == 2
+    check_answer(schema, path, "get", response)
