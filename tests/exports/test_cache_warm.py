@@ -24,14 +24,11 @@ from ratings.models import Item, Judgment, TaskKind
 from ratings.services.items import items_queue
 from ratings.services.judgment_import import judgment_import
 from ratings.services.rubrics import rubric_set
-from ratings.services.rubrics import rubric_set
 from tests.exports.test_fast import assert_same, both, conversation, parquet_export
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]  # the export cache
 ALL = ExportFilters(exclude_gold=False)
 SHAPES = ["user", "none", "system+user", "multi", "system only", "gap", "tool"]
-
-SCORING = [{"key": "helpful", "anchors": ["Not at all", "Fully"]}]
 
 SCORING = [{"key": "helpful", "anchors": ["Not at all", "Fully"]}]
 
