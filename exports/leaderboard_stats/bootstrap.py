@@ -12,10 +12,10 @@ from exports.leaderboard_stats.common import (
     LN10,
     STATUS_INSUFFICIENT,
     STATUS_OK,
-    _single_blas_thread,
+    single_blas_thread,
 )
 from exports.leaderboard_stats.counts import PairCounts, outcome_counts
-from exports.leaderboard_stats.fit import BTResult, _components, _fit, bradley_terry
+from exports.leaderboard_stats.fit import BTResult, bradley_terry, comparison_components, fit_counts
 
 
 def ci_rank(lower: Sequence[float] | np.ndarray, upper: Sequence[float] | np.ndarray) -> np.ndarray:
@@ -146,12 +146,12 @@ def bootstrap(
     samples = np.empty((n_boot, m))
     biases = np.empty(n_boot)
     used = np.zeros(n_boot, dtype=bool)
-    with _single_blas_thread():
+    with single_blas_thread():
         for r in range(n_boot):
             wi, wj, t = draws[r, :k], draws[r, k : 2 * k], draws[r, 2 * k :]
-            if len(_components(counts, wi + wj + t)) > 1:
+            if len(comparison_components(counts, wi + wj + t)) > 1:
                 continue
-            fit = _fit(counts, wi, wj, t, ridge=ridge, fit_b=fit_b, x0=x0)
+            fit = fit_counts(counts, wi, wj, t, ridge=ridge, fit_b=fit_b, x0=x0)
             samples[r] = base + fit.theta * to_elo
             biases[r] = fit.b * to_elo
             used[r] = True

@@ -17,16 +17,16 @@ STATUS_INSUFFICIENT = "insufficient data"
 
 LN10 = math.log(10.0)
 
-_OUTCOMES = {"a": "A", "b": "B", "tie": "tie"}
+OUTCOMES = {"a": "A", "b": "B", "tie": "tie"}
 
 # L-BFGS-B settings. The objective is divided by the number of battles, so these
 # tolerances are relative to the data size.
-_LBFGS_OPTIONS = {"maxiter": 10_000, "ftol": 1e-15, "gtol": 1e-10, "maxcor": 20}
-_GRAD_ACCEPT = 1e-7
+LBFGS_OPTIONS = {"maxiter": 10_000, "ftol": 1e-15, "gtol": 1e-10, "maxcor": 20}
+GRAD_ACCEPT = 1e-7
 
 
 @contextlib.contextmanager
-def _single_blas_thread() -> Iterator[None]:
+def single_blas_thread() -> Iterator[None]:
     """Limit BLAS to one thread if threadpoolctl is installed.
 
     The L-BFGS-B solver makes BLAS calls on vectors of a few dozen entries; a

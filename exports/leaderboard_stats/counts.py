@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from exports.leaderboard_stats.common import _OUTCOMES
+from exports.leaderboard_stats.common import OUTCOMES
 
 
 @dataclass(frozen=True)
@@ -69,9 +69,9 @@ def _sorted_names(names: Iterable[Hashable]) -> tuple[Hashable, ...]:
 
 def _normalise_outcome(outcome: Any) -> str:
     key = str(outcome).strip().lower()
-    if key not in _OUTCOMES:
+    if key not in OUTCOMES:
         raise ValueError(f"outcome must be 'A', 'B' or 'tie', got {outcome!r}")
-    return _OUTCOMES[key]
+    return OUTCOMES[key]
 
 
 def outcome_counts(battles: Iterable[Sequence[Any]] | PairCounts) -> PairCounts:

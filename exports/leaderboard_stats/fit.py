@@ -14,17 +14,17 @@ from scipy.sparse.csgraph import connected_components
 from scipy.special import expit
 
 from exports.leaderboard_stats.common import (
-    _GRAD_ACCEPT,
-    _LBFGS_OPTIONS,
+    GRAD_ACCEPT,
+    LBFGS_OPTIONS,
     LN10,
     STATUS_INSUFFICIENT,
     STATUS_OK,
-    _single_blas_thread,
+    single_blas_thread,
 )
 from exports.leaderboard_stats.counts import PairCounts, outcome_counts
 
 
-def _components(counts: PairCounts, n: np.ndarray | None = None) -> list[np.ndarray]:
+def comparison_components(counts: PairCounts, n: np.ndarray | None = None) -> list[np.ndarray]:
     """Connected components (index arrays) of the graph of pairs with at least one battle."""
     m = counts.n_models
     if n is None:
@@ -49,7 +49,7 @@ class _Fit:
     x: np.ndarray  # optimiser vector, for warm starts
 
 
-def _fit(
+def fit_counts(
     counts: PairCounts,
     wins_i: np.ndarray,
     wins_j: np.ndarray,
@@ -102,11 +102,11 @@ def _fit(
         x = np.zeros(0)
         converged, nit = True, 0
     else:
-        res = minimize(fun, x0, jac=True, method="L-BFGS-B", options=_LBFGS_OPTIONS)
+        res = minimize(fun, x0, jac=True, method="L-BFGS-B", options=LBFGS_OPTIONS)
         x = res.x
         # A line search that cannot improve in floating point still counts as converged
         # when the (per-battle) gradient is negligible.
-        converged = bool(res.success) or float(np.max(np.abs(res.jac))) <= _GRAD_ACCEPT
+        converged = bool(res.success) or float(np.max(np.abs(res.jac))) <= GRAD_ACCEPT
         nit = int(res.nit)
     theta, b = unpack(x)
     z = theta[i] - theta[j] + side * b
@@ -227,7 +227,7 @@ def bradley_terry(
     """
     _check_params(scale, ridge)
     counts = outcome_counts(counts)
-    comps = _components(counts)
+    comps = comparison_components(counts)
     if counts.n_models < 2:
         return _insufficient(counts, comps, scale, base, "fewer than two models")
     if len(comps) > 1:
@@ -236,8 +236,10 @@ def bradley_terry(
         return _insufficient(counts, comps, scale, base, why)
 
     fit_b = bool(position_bias) and bool(np.any(counts.side != 0))
-    with _single_blas_thread():
-        fit = _fit(counts, counts.wins_i, counts.wins_j, counts.ties, ridge=ridge, fit_b=fit_b)
+    with single_blas_thread():
+        fit = fit_counts(
+            counts, counts.wins_i, counts.wins_j, counts.ties, ridge=ridge, fit_b=fit_b
+        )
     return _result_from_fit(counts, fit, fit_b, scale, base, comps)
 
 

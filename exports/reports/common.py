@@ -68,7 +68,7 @@ def kb_consensus(verdicts: Iterable[str]) -> str | None:
     return kb_rule(verdicts).verdict
 
 
-def _shares(counts: Counter) -> dict[str, Any]:
+def verdict_shares(counts: Counter) -> dict[str, Any]:
     """Counts, shares and Wilson intervals of one group of answers (flat, CSV-ready).
 
     ``judged`` (the denominator) is the answers whose verdict is correct, incorrect,

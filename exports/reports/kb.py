@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from conversations.models import KBReference, Message, MessageRole, Project
 from exports.pseudonyms import rater_labels
-from exports.reports.common import KB_PROBLEMS, _shares, kb_consensus
+from exports.reports.common import KB_PROBLEMS, kb_consensus, verdict_shares
 from ratings.models import Item, Judgment, TaskKind, Verdict
 
 
@@ -50,7 +50,7 @@ class KBReport:
     """The KB-correctness report of one project under one set of filters.
 
     ``totals``, each row of ``articles`` (most cited first), ``sources`` and ``weekly``
-    carry the same count and share columns (see :func:`_shares`); ``answers`` lists the
+    carry the same count and share columns (see :func:`verdict_shares`); ``answers`` lists the
     answers whose verdict is incorrect or incomplete, those citing the most-cited articles
     first, with the SMEs' corrections and missing facts.
     """
@@ -213,7 +213,7 @@ def kb_report(*, project: Project, filters: KBFilters, reveal_raters: bool) -> K
             "versions": ", ".join(sorted(versions[aid])),
             "url": urls.get(aid, ""),
             "citations": citations[aid],
-            **_shares(article_counts[aid]),
+            **verdict_shares(article_counts[aid]),
         }
         for problem in KB_PROBLEMS:
             row[f"flagged_{problem}"] = flags[aid][problem]
@@ -225,12 +225,14 @@ def kb_report(*, project: Project, filters: KBFilters, reveal_raters: bool) -> K
             "source_format": fmt,
             "source_name": name,
             "answers": source_answers[(fmt, name)],
-            **_shares(source_counts[(fmt, name)]),
+            **verdict_shares(source_counts[(fmt, name)]),
         }
         for fmt, name in sorted(source_answers)
     ]
-    weekly_rows = [{"week": week, **_shares(weekly_counts[week])} for week in sorted(weekly_counts)]
-    total_row = {"answers": len(by_id), **_shares(totals)}
+    weekly_rows = [
+        {"week": week, **verdict_shares(weekly_counts[week])} for week in sorted(weekly_counts)
+    ]
+    total_row = {"answers": len(by_id), **verdict_shares(totals)}
     for problem in KB_PROBLEMS:
         total_row[f"flagged_{problem}"] = sum(f[problem] for f in flags.values())
     total_row["flagged_missing"] += unnamed_missing

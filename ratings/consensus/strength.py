@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ratings.consensus.votes import _iter_items
+from ratings.consensus.votes import iter_items
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ def mean_strength(
     if not (math.isfinite(tie_margin) and tie_margin >= 0):
         raise ValueError("tie_margin must be finite and >= 0")
     out: dict[Hashable, StrengthResult] = {}
-    for item, values in _iter_items(votes_by_item):
+    for item, values in iter_items(votes_by_item):
         v = np.asarray(list(values), dtype=np.float64)
         if v.size == 0:
             out[item] = StrengthResult(None, None, None, 0.0, 0)

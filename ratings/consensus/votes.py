@@ -13,7 +13,7 @@ TiePolicy = Literal["none", "first", "random"]
 _TIE_POLICIES = ("none", "first", "random")
 
 
-def _iter_items(votes_by_item: Mapping[Any, Any] | Sequence[Any]) -> Iterable[tuple[Any, Any]]:
+def iter_items(votes_by_item: Mapping[Any, Any] | Sequence[Any]) -> Iterable[tuple[Any, Any]]:
     if isinstance(votes_by_item, Mapping):
         return votes_by_item.items()
     return enumerate(votes_by_item)
@@ -82,7 +82,7 @@ def majority_vote(
     _check_tie_policy(tie_policy)
     rng = np.random.default_rng(seed) if tie_policy == "random" else None
     out: dict[Hashable, VoteResult] = {}
-    for item, labels in _iter_items(votes_by_item):
+    for item, labels in iter_items(votes_by_item):
         support: dict[Hashable, float] = {}
         n = 0
         for label in labels:
@@ -126,7 +126,7 @@ def reliability_weighted_vote(
         return w
 
     out: dict[Hashable, VoteResult] = {}
-    for item, votes in _iter_items(votes_by_item):
+    for item, votes in iter_items(votes_by_item):
         support: dict[Hashable, float] = {}
         n = 0
         for rater, label in votes:

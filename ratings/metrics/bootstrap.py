@@ -32,7 +32,7 @@ from .agreement import alpha_data, difference_matrix
 _BLOCK_ELEMENTS = 2_000_000
 
 
-def _check_options(n_boot: int, confidence: float, min_valid_fraction: float) -> None:
+def check_options(n_boot: int, confidence: float, min_valid_fraction: float) -> None:
     if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 1:
         raise ValueError("n_boot must be a positive integer")
     if not 0.0 < confidence < 1.0:
@@ -93,7 +93,7 @@ def multiplicities_from_resamples(
     )
 
 
-def _percentile_interval(
+def percentile_interval(
     estimates: np.ndarray, n_boot: int, confidence: float, min_valid_fraction: float
 ) -> tuple[float | None, float | None]:
     estimates = estimates[np.isfinite(estimates)]
@@ -123,7 +123,7 @@ def bootstrap_ci(
     are the ``(1 - confidence) / 2`` and ``(1 + confidence) / 2`` quantiles (numpy's linear
     interpolation) of the remaining estimates. Deterministic for a given integer ``seed``.
     """
-    _check_options(n_boot, confidence, min_valid_fraction)
+    check_options(n_boot, confidence, min_valid_fraction)
     rows = list(units)
     if not rows:
         return None, None
@@ -132,7 +132,7 @@ def bootstrap_ci(
         for indices in block.tolist():
             value = statistic([rows[i] for i in indices])
             estimates.append(math.nan if value is None else float(value))
-    return _percentile_interval(np.asarray(estimates), n_boot, confidence, min_valid_fraction)
+    return percentile_interval(np.asarray(estimates), n_boot, confidence, min_valid_fraction)
 
 
 def krippendorff_alpha_ci(
@@ -160,13 +160,13 @@ def krippendorff_alpha_ci(
     """
     if resamples is not None:
         n_boot = int(np.shape(resamples)[0])
-    _check_options(n_boot, confidence, min_valid_fraction)
+    check_options(n_boot, confidence, min_valid_fraction)
     data = alpha_data(reliability_data, level, value_order)
     n_units = data.n_units
     n_c = data.counts.sum(axis=0)
     if n_units == 0 or int((n_c > 0).sum()) < 2:
         return None, None  # every resample would be undefined too
-    patterns, pattern_of_unit = _count_patterns(data.counts)
+    patterns, pattern_of_unit = count_patterns(data.counts)
     n_patterns = patterns.shape[0]
     if resamples is None:
         units_per_pattern = np.bincount(pattern_of_unit, minlength=n_patterns)
@@ -194,10 +194,10 @@ def krippendorff_alpha_ci(
     defined = (totals > 0).sum(axis=1) >= 2
     alpha = np.full(n_boot, np.nan)
     alpha[defined] = 1.0 - (n[defined] - 1.0) * observed[defined] / expected[defined]
-    return _percentile_interval(alpha, n_boot, confidence, min_valid_fraction)
+    return percentile_interval(alpha, n_boot, confidence, min_valid_fraction)
 
 
-def _count_patterns(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def count_patterns(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distinct rows of a units × values count matrix and the pattern index of each unit."""
     whole = counts.astype(np.int64)
     base = int(whole.max(initial=0)) + 1

@@ -17,11 +17,11 @@ import numpy as np
 
 from ratings.metrics._data import counts_by_row, encode
 from ratings.metrics.bootstrap import (
-    _check_options,
-    _count_patterns,
-    _percentile_interval,
+    check_options,
+    count_patterns,
     multiplicities_from_resamples,
     pattern_multiplicities,
+    percentile_interval,
 )
 
 METRICS = ("fleiss_kappa", "gwet_ac1", "percent_agreement")
@@ -46,12 +46,12 @@ def categorical_cis(
     categories it uses."""
     if resamples is not None:
         n_boot = int(np.shape(resamples)[0])
-    _check_options(n_boot, confidence, min_valid_fraction)
+    check_options(n_boot, confidence, min_valid_fraction)
     enc = encode(ratings, numeric=False, value_order=categories)
     empty = dict.fromkeys(METRICS, (None, None))
     if enc.n_rows == 0:
         return empty
-    counts, pattern_of_unit = _count_patterns(counts_by_row(enc).astype(float))
+    counts, pattern_of_unit = count_patterns(counts_by_row(enc).astype(float))
     n_patterns = counts.shape[0]
     if resamples is None:
         units_per_pattern = np.bincount(pattern_of_unit, minlength=n_patterns)
@@ -82,6 +82,6 @@ def categorical_cis(
             "percent_agreement": np.where(n_pairable > 0, (w @ agree_pairs) / (w @ pairs), np.nan),
         }
     return {
-        k: _percentile_interval(v, n_boot, confidence, min_valid_fraction)
+        k: percentile_interval(v, n_boot, confidence, min_valid_fraction)
         for k, v in estimates.items()
     }
