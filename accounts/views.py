@@ -2,12 +2,14 @@
 one-time page to choose a password."""
 
 from django.contrib import messages
+from django.contrib.auth import password_validation
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
+from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
 from accounts.forms import TokenCreateForm
@@ -54,7 +56,22 @@ def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("accounts:profile")
 
 
-class SetPasswordView(auth_views.PasswordResetConfirmView):
+class PasswordRulesMixin:
+    """The new password's help lists the rules, leaving out validators with nothing to say
+    (a hook such as the token revocation has no rule for the user)."""
+
+    def get_form(self, form_class=None):
+        form = super().get_form(form_class)
+        field = form.fields.get("new_password1")
+        if field is not None:
+            rules = [t for t in password_validation.password_validators_help_texts() if t]
+            field.help_text = format_html(
+                "<ul>{}</ul>", format_html_join("", "<li>{}</li>", ((r,) for r in rules))
+            )
+        return form
+
+
+class SetPasswordView(PasswordRulesMixin, auth_views.PasswordResetConfirmView):
     """The invitation link: choose a password once, then log in."""
 
     template_name = "accounts/set_password.html"
@@ -65,7 +82,7 @@ class SetPasswordView(auth_views.PasswordResetConfirmView):
         return super().form_valid(form)
 
 
-class PasswordChangeView(auth_views.PasswordChangeView):
+class PasswordChangeView(PasswordRulesMixin, auth_views.PasswordChangeView):
     template_name = "accounts/password_change.html"
     success_url = reverse_lazy("accounts:profile")
 

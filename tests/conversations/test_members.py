@@ -139,6 +139,7 @@ def test_an_invitation_makes_an_account_and_mails_a_one_time_link(
     assert len(mail.outbox) == 1 and f"https://rateloop.example{path}" in mail.outbox[0].body
     page = client.get(path, follow=True)
     assert page.status_code == 200 and b"Choose your password" in page.content
+    assert b"at least 8 characters" in page.content and b"<li></li>" not in page.content
     form_url = page.redirect_chain[-1][0]
     done = client.post(
         form_url, {"new_password1": "a-long-pass-42", "new_password2": "a-long-pass-42"}

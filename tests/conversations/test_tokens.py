@@ -141,3 +141,20 @@ def test_a_personal_token_costs_one_query_between_last_use_writes(lead, django_a
     assert (user, found.pk, found.name) == (lead, token.pk, "ci")
     with django_assert_num_queries(1):
         auth.authenticate_credentials(key)
+
+
+def test_changing_the_password_on_the_profile_revokes_the_users_tokens(client, lead):
+    _, key = api_token_create(user=lead, name="laptop")
+    client.force_login(lead)
+    page = client.get("/account/password/")
+    assert b"at least 8 characters" in page.content and b"<li></li>" not in page.content
+    changed = client.post(
+        "/account/password/",
+        {
+            "old_password": "pw",
+            "new_password1": "a-long-pass-42",
+            "new_password2": "a-long-pass-42",
+        },
+    )
+    assert changed.status_code == 302 and changed["Location"] == "/account/"
+    assert api(key).get(PROJECTS).status_code == 401
