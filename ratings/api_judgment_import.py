@@ -37,6 +37,7 @@ class JudgmentImportJobOutputSerializer(serializers.ModelSerializer):
             "project",
             "original_name",
             "skip_invalid",
+            "count_for_quality",
             "state",
             "progress",
             "bytes_total",
@@ -80,6 +81,11 @@ class JudgmentImportApi(APIView):
     class InputSerializer(serializers.Serializer):
         file = serializers.FileField()
         skip_invalid = serializers.BooleanField(default=False)
+        count_for_quality = serializers.BooleanField(
+            default=False,
+            help_text="The raters are the team's own: the judgments count for agreement, rater "
+            "quality, gold accuracy and drift.",
+        )
 
     @extend_schema(
         request=InputSerializer,
@@ -111,6 +117,7 @@ class JudgmentImportApi(APIView):
                 user=request.user,
                 upload=data.validated_data["file"],
                 skip_invalid=data.validated_data["skip_invalid"],
+                count_for_quality=data.validated_data["count_for_quality"],
             )
         except PermissionDenied as exc:
             raise ApiPermissionDenied(str(exc)) from None

@@ -292,3 +292,9 @@ class JudgmentImportForm(forms.Form):
         help_text="Import the valid records and keep the invalid ones in a rejects file. "
         "Off: any invalid record means nothing is imported.",
     )
+    count_for_quality = forms.BooleanField(
+        required=False,
+        help_text="The raters are your team's own: their judgments count for agreement, rater "
+        "quality, gold accuracy and drift like judgments made here. Off: they are kept for "
+        "rankings only.",
+    )

@@ -27,6 +27,8 @@ class JudgmentImportJob(BackgroundJob):
     file = models.FileField(upload_to="judgment-imports/%Y/%m/")
     original_name = models.CharField(max_length=255)
     skip_invalid = models.BooleanField(default=False)
+    # the judgments count for agreement, rater quality, gold accuracy and drift (issue 14)
+    count_for_quality = models.BooleanField(default=False)
     state = models.CharField(max_length=16, choices=JobState.choices, default=JobState.QUEUED)
     bytes_total = models.BigIntegerField(default=0)
     bytes_read = models.BigIntegerField(default=0)

@@ -29,6 +29,7 @@ def judgment_import_upload(request: HttpRequest, slug: str) -> HttpResponse:
                 user=request.user,
                 upload=form.cleaned_data["file"],
                 skip_invalid=form.cleaned_data["skip_invalid"],
+                count_for_quality=form.cleaned_data["count_for_quality"],
             )
         except UploadTooLarge as exc:
             form.add_error("file", str(exc))

@@ -1,4 +1,5 @@
 """python manage.py import_judgments PATH --project SLUG [--skip-invalid] [--rejects FILE]
+    [--count-for-quality]
 python manage.py import_judgments --from-source-ranks --project SLUG
 
 Imports judgments made elsewhere (JSONL, docs/formats.md), or turns the imported sources' own
@@ -37,6 +38,12 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--rejects", type=Path, help="Where to write rejects (default: PATH.rejects.jsonl)."
+        )
+        parser.add_argument(
+            "--count-for-quality",
+            action="store_true",
+            help="The raters are the team's own: the judgments count for agreement, rater "
+            "quality, gold accuracy and drift like judgments made here.",
         )
         parser.add_argument("--no-progress", action="store_true")
 
@@ -83,6 +90,7 @@ class Command(BaseCommand):
                     skip_invalid=skip_invalid,
                     rejects=rejects,
                     progress=progress,
+                    count_for_quality=options["count_for_quality"],
                 )
         except JudgmentImportFailed as exc:
             raise CommandError(str(exc)) from None

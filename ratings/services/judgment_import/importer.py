@@ -3,6 +3,7 @@
 import json
 from collections import defaultdict
 from datetime import UTC
+from functools import cached_property
 from typing import Any, BinaryIO
 
 from django.conf import settings
@@ -57,12 +58,14 @@ class _Importer:
         skip_invalid: bool,
         rejects: BinaryIO | None,
         batch_size: int,
+        count_for_quality: bool = False,
     ):
         self.project = project
         self.summary = summary
         self.skip_invalid = skip_invalid
         self.rejects = rejects
         self.batch_size = batch_size
+        self.count_for_quality = count_for_quality
         self.rubric = current_rubric(project)
         self.enabled = {
             TaskKind.SCORE: project.has_scoring,
@@ -228,7 +231,11 @@ class _Importer:
         kept = []
         for r in batch:
             user = users.get(r.rater)
-            if user is not None and not _is_external(user):
+            if (
+                user is not None
+                and not _is_external(user)
+                and not (self.count_for_quality and user.pk in self.members)
+            ):
                 self.refuse(
                     r,
                     "rater",
@@ -239,6 +246,12 @@ class _Importer:
             r.user = user
             kept.append(r)
         return kept
+
+    @cached_property
+    def members(self) -> set[int]:
+        """The project's members: with ``count_for_quality`` their own history may be
+        imported under their user name (the team's raters, counted like here)."""
+        return set(self.project.memberships.values_list("user_id", flat=True))
 
     def clean(self, batch: list[_Record]) -> list[_Record]:
         kept = []
@@ -424,6 +437,7 @@ class _Importer:
             rationale=clean.rationale,
             time_on_task_ms=r.time_ms,
             is_external=True,
+            counts_for_quality=self.count_for_quality,
             source=r.source,
             external_id=r.key,
             created_at=r.created_at,

@@ -19,7 +19,12 @@ from ratings.services.judgment_import.service import judgment_import
 
 @transaction.atomic
 def judgment_import_job_create(
-    *, project: Project, user: AbstractBaseUser, upload: File, skip_invalid: bool = False
+    *,
+    project: Project,
+    user: AbstractBaseUser,
+    upload: File,
+    skip_invalid: bool = False,
+    count_for_quality: bool = False,
 ) -> JudgmentImportJob:
     """Store the upload and queue its import once committed. Leads only.
 
@@ -35,6 +40,7 @@ def judgment_import_job_create(
         created_by=user,
         original_name=name[:255],
         skip_invalid=skip_invalid,
+        count_for_quality=count_for_quality,
         bytes_total=upload.size or 0,
     )
     job.file.save(name, upload, save=False)
@@ -67,6 +73,7 @@ def _work(job: JudgmentImportJob) -> None:
                 skip_invalid=job.skip_invalid,
                 rejects=rejects,
                 progress=write,
+                count_for_quality=job.count_for_quality,
             )
         failure = ""
     except JudgmentImportFailed as exc:

@@ -41,8 +41,15 @@ def judgment_import(
     rejects: BinaryIO | None = None,
     progress: ProgressCallback | None = None,
     batch_size: int | None = None,
+    count_for_quality: bool = False,
 ) -> JudgmentImportSummary:
     """Import a JSONL file (plain or gzip) of judgments made elsewhere into ``project``.
+
+    ``count_for_quality``: the raters are the team's own, so the judgments count for
+    agreement, rater quality, gold accuracy and drift like judgments made here (still
+    external, with their source), and a rater may be named by a project member's user name.
+    Off: they are for rankings only. A judgment imported before keeps the choice it was
+    imported with (a second import of it is a duplicate).
 
     See the module docstring for the guarantees. ``user`` (None from the command line) must be
     a lead of the project: PermissionDenied otherwise. Raises ``JudgmentImportFailed``
@@ -59,6 +66,7 @@ def judgment_import(
             skip_invalid=skip_invalid,
             rejects=rejects,
             batch_size=batch_size or settings.IMPORT_BATCH_SIZE,
+            count_for_quality=count_for_quality,
         )
         records = iter_json_lines(data, max_bytes=settings.IMPORT_MAX_RECORD_BYTES)
         for n, item in enumerate(records, 1):
