@@ -6,7 +6,8 @@ alpha, measured in the same run.
 
 Options: --database-url (default postgres://postgres@127.0.0.1:5432/rateloop_qbench_data; the
 database is DROPPED and recreated unless --reuse, so its name must contain "bench"), --reuse
-(keep the seeded rows; only the quality runs and drift flags of earlier runs are deleted),
+(keep the seeded rows; only the quality runs, drift flags and tested-window counts of earlier
+runs are deleted),
 --broker (default redis://127.0.0.1:6379/13; its queue is purged), --items, --seed, --rounds
 (default 3), --no-time-v (skip the second measurement), --profile (run the second measurement
 under cProfile instead of /usr/bin/time and print the top functions).
@@ -163,6 +164,8 @@ def clear_runs(database_url: str, pid: int) -> None:
                 (pid,),
             )
         conn.execute("DELETE FROM ratings_driftflag WHERE project_id = %s", (pid,))
+        # the windows tested by earlier runs: without this a full run would test none again
+        conn.execute("DELETE FROM ratings_driftcursor WHERE project_id = %s", (pid,))
         conn.execute("DELETE FROM ratings_qualityrun WHERE project_id = %s", (pid,))
 
 
