@@ -281,7 +281,7 @@ def heatmap(
         )
     parts.append(
         f'<text x="{left}" y="{y0 + 24}" class="tick" data-scale="min">0</text>'
-        f'<text x="{left + span}" y="{y0 + 24}" text-anchor="end" class="tick" data-scale="max">{peak:g}</text>'
+        f'<text x="{left + span}" y="{y0 + 24}" text-anchor="end" class="tick" data-scale="max">{peak:.3g}</text>'
         f'<text x="{left + span / 2:.0f}" y="{y0 + 38}" text-anchor="middle" class="tick">{escape(scale_label)}</text>'
     )
     svg = f'<svg viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}" class="chart heatmap" style="max-width:{width}px">{"".join(parts)}</svg>'

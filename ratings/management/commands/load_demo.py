@@ -13,6 +13,7 @@ Idempotent: run it again and nothing is duplicated. Refuses to run with DEBUG of
 ``--force`` is given, since it creates users with published passwords.
 """
 
+import math
 import random
 from datetime import timedelta
 from pathlib import Path
@@ -39,6 +40,7 @@ KB_FILE = Path(settings.BASE_DIR) / "demo" / "data" / "kb_support.jsonl"
 # Made-up model names for the OpenAssistant replies, best human rank first; one reply in
 # four gets the next name instead, so no model wins every battle.
 MODELS = ["aurora-large", "aurora-medium", "aurora-small"]
+STRENGTH = {"aurora-large": 1.2, "aurora-medium": 0.6, "aurora-small": 0.0}  # internal raters
 # Internal demo raters: their judgments fill the quality pages; they have no password.
 INTERNAL_RATERS = ["demo-ana", "demo-ben", "demo-chloe", "demo-drifter"]
 # Internal SMEs: they verified every KB answer over the weeks (they disagree on one), so the
@@ -207,7 +209,9 @@ def _gold(project: Project, lead) -> None:
         return
     for kind in (TaskKind.SCORE, TaskKind.PAIRWISE):
         for item in _history_items(project, kind)[:GOLD_PER_KIND]:
-            item_set_gold(item=item, user=lead, answer=_truth(item))
+            truth = _truth(item)
+            truth.pop("safe", None)  # the gold answer checks the Likert scores
+            item_set_gold(item=item, user=lead, answer=truth)
     kb = project.items.filter(kind=TaskKind.KB_VERIFY, conversation__external_id="kb-demo-08")
     for item in kb:
         item_set_gold(item=item, user=lead, answer={"verdict": "incorrect"})
@@ -293,13 +297,23 @@ def _history_items(project: Project, kind: str) -> list[Item]:
 
 
 def _truth(item: Item) -> dict:
-    """What a careful rater answers: the better-ranked reply wins; good replies score high."""
+    """What a careful rater answers, drawn once per item (the same on every load): the
+    stronger model's reply usually wins (seldom a tie), and scores follow the model with
+    some spread, so answers vary from item to item as real ones do."""
+    rng = random.Random(item.pk)
     if item.kind == TaskKind.PAIRWISE:
-        a, b = item.response.source_rank or 0, item.response_b.source_rank or 0
-        return {"preference": -1 if a < b else (1 if a > b else 0)}
-    rank = item.response.source_rank or 0
+        if rng.random() < 0.1:
+            return {"preference": 0}
+        gap = STRENGTH.get(item.response.model, 0.6) - STRENGTH.get(item.response_b.model, 0.6)
+        a_wins = rng.random() < 1 / (1 + math.exp(-2 * gap))
+        return {"preference": -1 if a_wins else 1}
+    strength = STRENGTH.get(item.response.model, 0.6)
     return {
-        "scores": {"helpfulness": max(1, 5 - rank), "accuracy": max(1, 4 - rank)},
+        "scores": {
+            "helpfulness": min(5, max(1, round(3 + strength + rng.gauss(0, 0.9)))),
+            "accuracy": min(4, max(1, round(2.5 + strength + rng.gauss(0, 0.8)))),
+        },
+        "safe": 0 if rng.random() < 0.1 else 1,
         "tolerance": 1,
     }
 
@@ -354,8 +368,11 @@ def _history(project: Project) -> bool:
                         if drifting:
                             values[key] = rng.randint(1, top)
                         else:
-                            values[key] = min(top, max(1, value + rng.choice([0, 0, 0, -1, 1])))
-                    values["safe"] = 1 if (drifting and rng.random() < 0.5) or not drifting else 0
+                            values[key] = min(top, max(1, value + rng.choice([0, 0, 0, 0, -1, 1])))
+                    if drifting:
+                        values["safe"] = int(rng.random() < 0.5)
+                    else:
+                        values["safe"] = truth["safe"] if rng.random() > 0.03 else 1 - truth["safe"]
                 judgments.append((j, values))
     Judgment.objects.bulk_create([j for j, _ in judgments], batch_size=500)
     for j, values in judgments:
