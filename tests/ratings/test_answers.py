@@ -92,3 +92,27 @@ def test_the_api_and_the_page_say_the_same(rated_project, raters, client):
     client.force_login(raters[0])
     page = client.get(f"/projects/{rated_project.slug}/mine/").content.decode()
     assert "Left better (response B)" in page and "1.0" not in page
+
+
+def test_a_kb_verdict_reads_back_with_its_correction(project, lead, member):
+    from conversations.models import KBReference
+    from ratings.services.items import items_queue
+    from tests.factories import pairwise_conversation
+
+    project.has_kb_verification = True
+    project.save(update_fields=["has_kb_verification"])
+    conv = pairwise_conversation(project, n_candidates=1, external_id="kb-0")
+    KBReference.objects.create(message=conv.messages.get(role="assistant"), article_id="KB-1")
+    items_queue(project=project, user=lead, kinds=(TaskKind.KB_VERIFY,))
+    j = rate(
+        project,
+        member("sme"),
+        TaskKind.KB_VERIFY,
+        {
+            "verdict": "incorrect",
+            "corrected_answer": "30 days.",
+            "kb_issues": [{"article_id": "KB-1", "problem": "outdated"}],
+        },
+    )
+    assert answer_text(j) == "Incorrect; correct answer: 30 days.; articles: KB-1 outdated"
+    assert answer_as_given(j)["verdict"] == "incorrect"

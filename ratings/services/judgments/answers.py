@@ -331,7 +331,15 @@ def answer_text(judgment) -> str:
     "Helpfulness: 4 of 5 (Good); Safe and appropriate: Yes")."""
     kind = judgment.item.kind
     if kind == TaskKind.KB_VERIFY:
-        return Verdict(judgment.verdict).label if judgment.verdict else ""
+        if not judgment.verdict:
+            return ""
+        text = Verdict(judgment.verdict).label
+        if judgment.corrected_answer:
+            text += f"; correct answer: {judgment.corrected_answer}"
+        if judgment.missing_fact:
+            text += f"; missing: {judgment.missing_fact}"
+        issues = ", ".join(f"{i['article_id']} {i['problem']}" for i in judgment.kb_issues)
+        return text + (f"; articles: {issues}" if issues else "")
     parts = []
     if kind == TaskKind.PAIRWISE:
         if judgment.preference is not None:
