@@ -140,6 +140,9 @@ def rater_trend(project: Project, rater_id: int) -> tuple[list, list[dict]]:
             "state",
             "note",
             "evidence",
+            "method",
+            "is_supported",
+            "unsupported_since",
         )
     )
     return trend, flags

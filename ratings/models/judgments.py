@@ -71,7 +71,8 @@ class Judgment(models.Model):
     is_external = models.BooleanField(default=False)
     # an imported judgment that counts for agreement, rater quality, gold accuracy and drift
     # like one made here (the team's own history, imported with --count-for-quality)
-    counts_for_quality = models.BooleanField(default=False)
+    # (a database default too, so that raw COPY and INSERT writers need not name it)
+    counts_for_quality = models.BooleanField(default=False, db_default=False)
     source = models.CharField(max_length=64, blank=True)
     external_id = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField()

@@ -155,3 +155,18 @@ def test_only_flags_with_the_guarantee_pause(stream_project, lead):
     assert list(DriftFlag.objects.pausing()) == [online]
     flag_update(flag=online, user=lead, state=FlagState.ACKNOWLEDGED)
     assert not DriftFlag.objects.pausing().exists()
+
+
+def test_the_rater_page_says_what_changed_and_whether_it_still_holds(stream_project, lead, client):
+    project, _, _, raters = stream_project
+    judge(stream_project, 0, 100)
+    judge(stream_project, 100, 160, shift=1.2)
+    quality_compute(project_id=project.pk, n_boot=0)
+    judge(stream_project, 160, 240)
+    quality_compute(project_id=project.pk, n_boot=0)
+    client.force_login(lead)
+    page = client.get(f"/projects/{project.slug}/quality/raters/{raters[-1].pk}/")
+    text = page.content.decode()
+    assert page.status_code == 200
+    assert "mean score minus the other raters" in text and "83,333 judgments" in text
+    assert 'data-testid="flag-unsupported"' in text
