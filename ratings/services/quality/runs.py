@@ -160,7 +160,7 @@ def _record_drift(
         for c in DriftCursor.objects.select_for_update().filter(project=project)
     }
     before = {key: c.windows_tested for key, c in locked.items()}
-    fresh = []
+    fresh, moved = [], []
     for key, n in result.tested.items():
         cursor = locked.get(key)
         if cursor is None:
@@ -170,9 +170,10 @@ def _record_drift(
                 )
             )
         elif n > cursor.windows_tested:
-            cursor.windows_tested = n
-            cursor.save(update_fields=["windows_tested", "updated_at"])
-    DriftCursor.objects.bulk_create(fresh, ignore_conflicts=True)
+            cursor.windows_tested, cursor.updated_at = n, now
+            moved.append(cursor)
+    DriftCursor.objects.bulk_create(fresh, ignore_conflicts=True, batch_size=2000)
+    DriftCursor.objects.bulk_update(moved, ["windows_tested", "updated_at"], batch_size=2000)
     live = {
         (f.rater_id, f.detector): f
         for f in DriftFlag.objects.filter(
@@ -181,33 +182,38 @@ def _record_drift(
             state__in=(FlagState.OPEN, FlagState.ACKNOWLEDGED),
         ).order_by("-window_start")
     }
+    by_key: dict[tuple[int, str], list[drift.DriftFlag]] = defaultdict(list)
     for alarm in result.alarms:
         key = (int(alarm.rater), alarm.detector)
-        if alarm.detail["window_index"] < before.get(key, 0):
-            continue  # another run recorded this window's verdict first
-        evidence = _jsonable(alarm.to_dict())
-        evidence["summary"] = flag_summary(alarm)
+        if alarm.detail["window_index"] >= before.get(key, 0):  # else recorded by another run
+            by_key[key].append(alarm)
+    for key, alarms in by_key.items():
         flag = live.get(key)
         if flag is None:
+            first = alarms.pop(0)
+            evidence = _jsonable(first.to_dict())
+            evidence["summary"] = flag_summary(first)
             flag, _ = DriftFlag.objects.get_or_create(
                 project=project,
                 rater_id=key[0],
-                detector=alarm.detector,
-                window_kind=alarm.window_kind,
-                window_start=alarm.window_start,
+                detector=first.detector,
+                window_kind=first.window_kind,
+                window_start=first.window_start,
                 defaults={
-                    "window_end": alarm.window_end,
+                    "window_end": first.window_end,
                     "evidence": evidence,
                     "run": run,
                     "method": FlagMethod.ONLINE,
                 },
             )
             live[key] = flag
-        else:
+        if alarms:  # later significant windows confirm the open flag
+            latest = _jsonable(alarms[-1].to_dict())
+            latest["summary"] = flag_summary(alarms[-1])
             flag.evidence = {
                 **flag.evidence,
-                "confirmations": int(flag.evidence.get("confirmations", 0)) + 1,
-                "latest_alarm": evidence,
+                "confirmations": int(flag.evidence.get("confirmations", 0)) + len(alarms),
+                "latest_alarm": latest,
             }
             flag.save(update_fields=["evidence", "updated_at"])
     if live:
@@ -216,6 +222,8 @@ def _record_drift(
 
 def _recheck(*, flags: list[DriftFlag], columns: dict, now) -> None:
     """Mark each flag supported or not by the latest data; a flag is never deleted."""
+    mine = np.isin(columns["rater"], [f.rater_id for f in flags])  # only the flagged raters
+    columns = {k: (v[mine] if isinstance(v, np.ndarray) else v) for k, v in columns.items()}
     checks = drift.drift_support_columns(
         columns,
         [
