@@ -96,9 +96,11 @@ def test_the_services_follow_the_switch(settings):
 
 def test_no_code_outside_config_accel_asks_which_database_it_runs_on():
     found = []
-    for path in ROOT.rglob("*.py"):
+    tops = [p for p in ROOT.iterdir() if p.is_dir() and p.name not in (".venv", "tests", "var")]
+    paths = [*ROOT.glob("*.py"), *(path for top in tops for path in top.rglob("*.py"))]
+    for path in paths:
         rel = path.relative_to(ROOT)
-        if rel.parts[0] in (".venv", "tests", "var") or rel == Path("config/accel.py"):
+        if rel == Path("config/accel.py"):
             continue
         for n, line in enumerate(path.read_text().splitlines(), 1):
             if ".vendor" in line:
