@@ -77,7 +77,8 @@ class AutoSchema(SpectacularAutoSchema):
         codes = []
         if self.method in ("POST", "PUT", "PATCH") and self._get_request_body() is not None:
             codes.append("400")
-        if self.get_auth():
+        auth = self.get_auth()
+        if auth and {} not in auth:  # {}: the operation is open to anonymous callers
             codes += ["401", "403"]
         if "{" in self.path:
             codes.append("404")
