@@ -29,7 +29,5 @@ urlpatterns = [
         views.judgment_import_upload,
         name="judgment-import",
     ),
-    path(
-        "judgment-imports/<int:pk>/", views.judgment_import_detail, name="judgment-import-detail"
-    ),
+    path("judgment-imports/<int:pk>/", views.judgment_import_detail, name="judgment-import-detail"),
 ]

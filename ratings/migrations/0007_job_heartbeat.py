@@ -4,15 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('ratings', '0006_drop_duplicate_current_judgment_index'),
+        ("ratings", "0006_drop_duplicate_current_judgment_index"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='qualityrun',
-            name='heartbeat_at',
-            field=models.DateTimeField(blank=True, help_text='Last sign of life of the worker running the job; renewed while it runs.', null=True),
+            model_name="qualityrun",
+            name="heartbeat_at",
+            field=models.DateTimeField(
+                blank=True,
+                help_text="Last sign of life of the worker running the job; renewed while it runs.",
+                null=True,
+            ),
         ),
     ]

@@ -6,44 +6,85 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('conversations', '0003_job_heartbeat'),
-        ('ratings', '0007_job_heartbeat'),
+        ("conversations", "0003_job_heartbeat"),
+        ("ratings", "0007_job_heartbeat"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='JudgmentImportJob',
+            name="JudgmentImportJob",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('heartbeat_at', models.DateTimeField(blank=True, help_text='Last sign of life of the worker running the job; renewed while it runs.', null=True)),
-                ('file', models.FileField(upload_to='judgment-imports/%Y/%m/')),
-                ('original_name', models.CharField(max_length=255)),
-                ('skip_invalid', models.BooleanField(default=False)),
-                ('state', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed')], default='queued', max_length=16)),
-                ('bytes_total', models.BigIntegerField(default=0)),
-                ('bytes_read', models.BigIntegerField(default=0)),
-                ('records_read', models.PositiveIntegerField(default=0)),
-                ('imported', models.PositiveIntegerField(default=0)),
-                ('duplicates', models.PositiveIntegerField(default=0)),
-                ('rejected', models.PositiveIntegerField(default=0)),
-                ('conflicts', models.PositiveIntegerField(default=0)),
-                ('superseded', models.PositiveIntegerField(default=0)),
-                ('items_created', models.PositiveIntegerField(default=0)),
-                ('raters_created', models.PositiveIntegerField(default=0)),
-                ('errors', models.JSONField(blank=True, default=list)),
-                ('rejects_file', models.FileField(blank=True, upload_to='judgment-imports/rejects/%Y/%m/')),
-                ('failure', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('created_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='judgment_import_jobs', to='conversations.project')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "heartbeat_at",
+                    models.DateTimeField(
+                        blank=True,
+                        help_text="Last sign of life of the worker running the job; renewed while it runs.",
+                        null=True,
+                    ),
+                ),
+                ("file", models.FileField(upload_to="judgment-imports/%Y/%m/")),
+                ("original_name", models.CharField(max_length=255)),
+                ("skip_invalid", models.BooleanField(default=False)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                        ],
+                        default="queued",
+                        max_length=16,
+                    ),
+                ),
+                ("bytes_total", models.BigIntegerField(default=0)),
+                ("bytes_read", models.BigIntegerField(default=0)),
+                ("records_read", models.PositiveIntegerField(default=0)),
+                ("imported", models.PositiveIntegerField(default=0)),
+                ("duplicates", models.PositiveIntegerField(default=0)),
+                ("rejected", models.PositiveIntegerField(default=0)),
+                ("conflicts", models.PositiveIntegerField(default=0)),
+                ("superseded", models.PositiveIntegerField(default=0)),
+                ("items_created", models.PositiveIntegerField(default=0)),
+                ("raters_created", models.PositiveIntegerField(default=0)),
+                ("errors", models.JSONField(blank=True, default=list)),
+                (
+                    "rejects_file",
+                    models.FileField(blank=True, upload_to="judgment-imports/rejects/%Y/%m/"),
+                ),
+                ("failure", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="judgment_import_jobs",
+                        to="conversations.project",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
     ]
