@@ -25,7 +25,7 @@ at most ``alpha`` per window tested, whatever the dependence between windows and
 often the service runs (linearity of expectation; this is the per-family error rate of
 online testing with a constant level, the ``alpha``-spending rate of a control chart whose
 in-control average run length is ``window_step / alpha`` observations per detector). With
-the defaults (a window of 50 starting every 25 observations, ``alpha`` 5e-5, six
+the defaults (a window of 100 starting every 25 observations, ``alpha`` 5e-5, six
 detectors) a steady rater gets a false alarm at most once in 83,333 of their judgments on
 average (``OnlineConfig.false_alarm_judgments``). References: Tartakovsky,
 Nikiforov & Basseville (2014), *Sequential Analysis*, ch. 8 (average run length to false
@@ -83,11 +83,11 @@ class OnlineConfig:
             and multiple-testing fields are ignored).
     """
 
-    window_size: int = 50
+    window_size: int = 100
     window_step: int = 25
     gold_window_size: int = 20
     gold_window_step: int = 10
-    min_baseline: int = 50
+    min_baseline: int = 40
     min_gold_baseline: int = 20
     max_baseline: int = 200
     max_gold_baseline: int = 40

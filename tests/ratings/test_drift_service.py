@@ -28,12 +28,12 @@ from tests.factories import pairwise_conversation
 pytestmark = pytest.mark.django_db
 
 N_RATERS = 6
-N_ITEMS = 240
+N_ITEMS = 320
 
 
 @pytest.fixture
 def stream_project(project, lead, member):
-    """240 score items, six raters who each judge every item, half an hour apart; the last
+    """320 score items, six raters who each judge every item, half an hour apart; the last
     rater is the one a test makes drift."""
     project.has_pairwise = False
     project.save()
@@ -98,9 +98,8 @@ def test_runs_as_judgments_arrive_flag_the_drifter_once_with_a_lead_readable_sum
     assert lenient.evidence["p_value"] <= DEFAULT_ONLINE_CONFIG.alpha
     assert lenient.evidence["detail"]["direction"] == "more lenient"
     assert "83,333 judgments" in lenient.evidence["summary"]
-    assert lenient.window_start >= Judgment.objects.filter(rater=drifter).order_by("created_at")[
-        100
-    ].created_at - timedelta(minutes=30 * 25)  # not before the window holding the drift
+    onset = Judgment.objects.filter(rater=drifter).order_by("created_at")[100].created_at
+    assert lenient.window_end >= onset  # the flagged window holds drifted judgments
     row = RaterQuality.objects.filter(project=project, rater=drifter).order_by("-run_id")[0]
     assert row.open_flags == len(flags)
     # every window was tested once: a forced run over the same data tests nothing new
@@ -118,11 +117,11 @@ def test_a_flag_the_latest_data_no_longer_supports_is_marked_not_deleted_and_doe
     project.pause_flagged_raters = True
     project.save()
     judge(stream_project, 0, 100)
-    judge(stream_project, 100, 160, shift=1.2)
+    judge(stream_project, 100, 200, shift=1.2)
     quality_compute(project_id=project.pk, n_boot=0)
     flag = DriftFlag.objects.get(project=project, detector="leniency")
     assert DriftFlag.objects.pausing().filter(rater=drifter).exists()
-    judge(stream_project, 160, 240)  # the drifter is steady again
+    judge(stream_project, 200, 320)  # the drifter is steady again
     quality_compute(project_id=project.pk, n_boot=0)
     flag.refresh_from_db()
     assert flag.state == FlagState.OPEN and not flag.is_supported
@@ -160,9 +159,9 @@ def test_only_flags_with_the_guarantee_pause(stream_project, lead):
 def test_the_rater_page_says_what_changed_and_whether_it_still_holds(stream_project, lead, client):
     project, _, _, raters = stream_project
     judge(stream_project, 0, 100)
-    judge(stream_project, 100, 160, shift=1.2)
+    judge(stream_project, 100, 200, shift=1.2)
     quality_compute(project_id=project.pk, n_boot=0)
-    judge(stream_project, 160, 240)
+    judge(stream_project, 200, 320)
     quality_compute(project_id=project.pk, n_boot=0)
     client.force_login(lead)
     page = client.get(f"/projects/{project.slug}/quality/raters/{raters[-1].pk}/")
