@@ -36,6 +36,7 @@ from django.core.exceptions import ValidationError
 from django.db import DatabaseError, DataError, IntegrityError, connections, transaction
 from django.db import InterfaceError as DbInterfaceError
 from django.db import OperationalError as DbOperationalError
+from django.db import utils as db_errors
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -94,18 +95,30 @@ def failure_message(exc: BaseException) -> str:
     Refusals written for people (``ValidationError``, ``ValueError``) are kept as they are.
     """
     detail = (str(exc).strip().splitlines() or [""])[0][:300]
+    kinds = (type(exc), *_wrapper_of(exc))
     if isinstance(exc, ValidationError):
         return "; ".join(exc.messages)[:2000]
     if isinstance(exc, ValueError) and "integer string conversion" in detail:
         return f"A number in the data has too many digits ({detail})"
     for types, explanation in EXPLANATIONS:
-        if isinstance(exc, types):
+        if any(issubclass(kind, types) for kind in kinds):
             return f"{explanation} ({type(exc).__name__}: {detail})" if detail else explanation
     if isinstance(exc, ValueError) and detail:
         return detail
     return (
         f"The job stopped on an unexpected error ({type(exc).__name__}: {detail}); "
         "the worker's log has the details."
+    )
+
+
+def _wrapper_of(exc: BaseException) -> tuple[type[DatabaseError], ...]:
+    """Django's class for an error of the database driver itself (psycopg, sqlite3), raised
+    where code uses the driver's connection directly (the COPY writer): explained alike."""
+    driver = connections["default"].Database
+    return tuple(
+        getattr(db_errors, name)
+        for name in ("DataError", "IntegrityError", "OperationalError", "InterfaceError")
+        if isinstance(exc, getattr(driver, name))
     )
 
 
