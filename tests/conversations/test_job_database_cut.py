@@ -32,7 +32,7 @@ from tests.factories import pairwise_conversation
 pytestmark = [pytest.mark.worker, pytest.mark.postgres]
 
 LOST = "The database connection was lost while the job ran; start it again"
-JOB_TIMEOUT = 20  # seconds: a job ends within this after the cut (it takes about one)
+JOB_TIMEOUT = 20  # seconds: the longest wait for a step of a job
 
 
 @pytest.fixture
