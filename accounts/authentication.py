@@ -18,8 +18,8 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions
 
 from accounts.models import KEY_PREFIX, ApiToken, key_hash
+from config.accel.prepared import prepared_cursor
 from config.authentication import TokenAuthentication
-from config.prepared import prepared_cursor
 
 # ``last_used_at`` is written at most this often per token: a rating client sends several
 # requests a second, and a write per request would cost more than the request.

@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
 from rest_framework.authtoken.models import Token
 
-from config.prepared import prepared_cursor
+from config.accel.prepared import prepared_cursor
 
 
 @functools.cache

@@ -270,7 +270,7 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = False
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
-# The code that exists only for speed (config/accel.py): auto (what the database supports:
+# The code that exists only for speed (config/accel/): auto (what the database supports:
 # all of it on PostgreSQL, none on SQLite), off (the plain Django path everywhere), or a
 # comma-separated list of acceleration names; read on every use.
 RATELOOP_ACCEL = os.environ.get("RATELOOP_ACCEL", "auto")

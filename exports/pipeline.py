@@ -20,7 +20,7 @@ from pathlib import Path
 
 from django.utils import timezone
 
-from config.malloc import fix_malloc_mmap_threshold
+from config.accel.malloc import fix_malloc_mmap_threshold
 from conversations.models import Project
 from exports import fast
 from exports.aggregation import METHODS, Aggregator
@@ -125,7 +125,7 @@ def run_export(
     options.validate()
     if engine not in ("auto", "general", "fast"):
         raise ValueError("engine must be auto, general or fast")
-    fix_malloc_mmap_threshold()  # memory flat as the project grows (config/malloc.py)
+    fix_malloc_mmap_threshold()  # memory flat as the project grows (config/accel/malloc.py)
     if engine != "general":
         reason = fast.refusal(options)
         if reason is None:

@@ -25,7 +25,7 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(params=["off", pytest.param("auto", marks=pytest.mark.postgres)])
 def accel_mode(request, settings):
     """Run a test with the accelerations off (the plain Django path) and, on PostgreSQL, with
-    every one on (``RATELOOP_ACCEL``, config/accel.py): both must pass the same assertions."""
+    every one on (``RATELOOP_ACCEL``, config/accel/): both must pass the same assertions."""
     settings.RATELOOP_ACCEL = request.param
     return request.param
 

@@ -1,4 +1,4 @@
-"""One switch for the accelerations (config/accel.py), and the same results with them off and
+"""One switch for the accelerations (config/accel/), and the same results with them off and
 on: import, next/submit, quality data and export run with ``RATELOOP_ACCEL=off`` (the plain
 Django path, what SQLite runs) and ``auto`` (on PostgreSQL: every acceleration) and agree."""
 
@@ -100,7 +100,7 @@ def test_no_code_outside_config_accel_asks_which_database_it_runs_on():
     paths = [*ROOT.glob("*.py"), *(path for top in tops for path in top.rglob("*.py"))]
     for path in paths:
         rel = path.relative_to(ROOT)
-        if rel == Path("config/accel.py"):
+        if Path("config/accel") in rel.parents:
             continue
         for n, line in enumerate(path.read_text().splitlines(), 1):
             if ".vendor" in line:

@@ -5,7 +5,7 @@ import functools
 from django.core.exceptions import PermissionDenied
 from django.db import connection
 
-from config.prepared import prepared_cursor
+from config.accel.prepared import prepared_cursor
 from conversations.models import Membership, Project, Role
 
 

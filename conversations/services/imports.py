@@ -23,7 +23,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from config import accel
-from config.malloc import fix_malloc_mmap_threshold
+from config.accel.malloc import fix_malloc_mmap_threshold
 from conversations.importers.fastpath import fast_path
 from conversations.importers.formats import PARSERS, detect_json_format
 from conversations.importers.pipeline import (

@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from config import accel
-from config.malloc import fix_malloc_mmap_threshold
+from config.accel.malloc import fix_malloc_mmap_threshold
 from exports.canonical import ExportFilters
 from exports.fast import decisions
 from exports.fast.cache import FragmentCache, TextCache
@@ -60,7 +60,7 @@ def warm_cache(project_id: int) -> dict:
     project = Project.objects.only("id").filter(pk=project_id).first()
     if project is None:  # gone since the task was sent: nothing to warm
         return result
-    fix_malloc_mmap_threshold()  # memory flat as the project grows (config/malloc.py)
+    fix_malloc_mmap_threshold()  # memory flat as the project grows (config/accel/malloc.py)
     with connection.cursor() as cursor:  # session-level: held across the transaction below
         cursor.execute("SELECT pg_advisory_lock(%s, %s)", [LOCK_KEY, project_id])
     # in an enclosing transaction other connections cannot see what it wrote: encode on this

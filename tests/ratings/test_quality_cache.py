@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from conversations.models import Role
-from ratings import quality_data
+from ratings.accel import quality_read
 from ratings.models import Item, Judgment, QualityRun, Score, TaskKind
 from ratings.quality_data import Fingerprint, load
 from ratings.services.judgments import judgment_revise
@@ -90,12 +90,12 @@ def test_a_cache_that_does_not_match_the_database_is_not_used(judged):
     cache: the fingerprint check catches it and the read falls back to a full one."""
     project, _ = judged
     load(project)
-    path = quality_data._cache_dir(project.pk)
-    _, judgments, scores = quality_data._read_cache(path)
+    path = quality_read.cache_dir(project.pk)
+    _, judgments, scores = quality_read.read_cache(path)
     dropped = int(judgments["judgment_id"].iloc[3])
     judgments = judgments[judgments["judgment_id"] != dropped].reset_index(drop=True)
     scores = scores[scores["judgment_id"] != dropped].reset_index(drop=True)
-    quality_data._write_cache(path, Fingerprint.of_frame(judgments), judgments, scores)
+    quality_read.write_cache(path, Fingerprint.of_frame(judgments), judgments, scores)
     data = load(project)
     assert data.read == "full"
     assert dropped in set(data.judgments["judgment_id"])
@@ -105,11 +105,11 @@ def test_a_cache_that_does_not_match_the_database_is_not_used(judged):
 def test_unreadable_or_foreign_cache_means_a_full_read(judged, settings):
     project, _ = judged
     load(project)
-    path = quality_data._cache_dir(project.pk)
-    quality_data._wait_for_write(path)  # the cache is written in the background
+    path = quality_read.cache_dir(project.pk)
+    quality_read.wait_for_write(path)  # the cache is written in the background
     (path / "judgments.arrow").write_bytes(b"not an arrow file")
     assert load(project).read == "full"
-    quality_data._wait_for_write(path)  # the full read rewrote the cache
+    quality_read.wait_for_write(path)  # the full read rewrote the cache
     meta = json.loads((path / "meta.json").read_text())
     (path / "meta.json").write_text(json.dumps({**meta, "format": -1}))
     assert load(project).read == "full"

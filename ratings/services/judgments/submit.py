@@ -1,17 +1,18 @@
-"""Storing judgments: submit (one statement on PostgreSQL, a locked path otherwise and for
+"""Storing judgments: submit (a live lease taken and the judgment stored in one transaction,
+or in one statement where ``submit_sql`` is on, ratings/accel/submit.py; a locked path for
 every unusual state) and revise (a new version; the old one stays)."""
 
 import functools
-import json
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db import connection, transaction
 from django.db.models import F, Max
 from django.utils import timezone
 
 from config import accel
-from config.prepared import prepared_cursor
+from config.accel.prepared import prepared_cursor
 from conversations.models import Project
+from ratings.accel.submit import submit_in_one_statement
 from ratings.models import (
     Assignment,
     AssignmentState,
@@ -90,66 +91,21 @@ def _write(**kwargs) -> Judgment:
     return _with_scores(judgment, scores)
 
 
-# The write of a submit on PostgreSQL, in one statement (autocommit, so atomic): turn the
-# assignment's lease into a submission (only while it is still a live lease), count it on the
-# item, insert the judgment and its scores. No row when the lease is no longer live.
-SUBMIT_SQL = """
-WITH taken AS (
-    UPDATE {assignment} SET state = %s, submitted_at = %s
-    WHERE id = %s AND state = %s
-    RETURNING id, item_id
-), counted AS (
-    UPDATE {item} AS i SET n_done = i.n_done + 1 FROM taken WHERE i.id = taken.item_id
-), judged AS (
-    INSERT INTO {judgment} ({columns}) SELECT {values} FROM taken RETURNING id
-), scored AS (
-    INSERT INTO {score} (judgment_id, criterion_id, value, choices, text)
-    SELECT judged.id, s.criterion_id, s.value, s.choices::jsonb, s.text
-    FROM judged, unnest(%s::bigint[], %s::float8[], %s::text[], %s::text[])
-        AS s(criterion_id, value, choices, text)
-    RETURNING id, criterion_id
-)
-SELECT id, NULL FROM judged UNION ALL SELECT id, criterion_id FROM scored
-"""
-_JUDGMENT_FIELDS = [f for f in Judgment._meta.concrete_fields if not f.primary_key]
-SUBMIT_SQL = SUBMIT_SQL.format(
-    assignment=Assignment._meta.db_table,
-    item=Item._meta.db_table,
-    judgment=Judgment._meta.db_table,
-    score=Score._meta.db_table,
-    columns=", ".join(connection.ops.quote_name(f.column) for f in _JUDGMENT_FIELDS),
-    # typed: a prepared statement's NULL in a SELECT list would otherwise be text
-    values=", ".join(f"%s::{f.cast_db_type(connection)}" for f in _JUDGMENT_FIELDS),
-)
-
-
-def _submit_in_one_statement(
-    *, assignment: Assignment, judgment: Judgment, scores: list[Score], now
-) -> Judgment | None:
-    """``SUBMIT_SQL`` for a judgment made by ``_new_judgment``; None when the lease is no
-    longer live (expired or submitted meanwhile)."""
-    params = [AssignmentState.SUBMITTED, now, assignment.pk, AssignmentState.LEASED]
-    db = connections[DEFAULT_DB_ALIAS]  # once: each attribute of ``connection`` is a lookup
-    params += [f.get_db_prep_save(getattr(judgment, f.attname), db) for f in _JUDGMENT_FIELDS]
-    params += [
-        [score.criterion_id for score in scores],
-        [score.value for score in scores],
-        [json.dumps(score.choices) for score in scores],
-        [score.text for score in scores],
-    ]
-    with prepared_cursor() as cursor:
-        cursor.execute(SUBMIT_SQL, params)
-        rows = cursor.fetchall()
-    if not rows:
-        return None
-    ids = {criterion_id: pk for pk, criterion_id in rows}
-    judgment.pk = ids.pop(None)
-    judgment._state.adding, judgment._state.db = False, connection.alias
-    for score in scores:
-        score.pk = ids[score.criterion_id]
-        score._state.adding, score._state.db = False, connection.alias
+@transaction.atomic
+def _store_if_live(*, assignment: Assignment, judgment: Judgment, scores: list[Score], now) -> bool:
+    """Store ``judgment`` (not saved yet) and its ``scores`` for the leased ``assignment`` in
+    one transaction; False, and nothing written, when the lease is no longer live (expired or
+    submitted meanwhile). The reference for ratings/accel/submit.py."""
+    taken = Assignment.objects.filter(pk=assignment.pk, state=AssignmentState.LEASED).update(
+        state=AssignmentState.SUBMITTED, submitted_at=now
+    )
+    if not taken:
+        return False
+    judgment.save(force_insert=True)
+    Score.objects.bulk_create(scores)
+    Item.objects.filter(pk=assignment.item_id).update(n_done=F("n_done") + 1)
     assignment.state, assignment.submitted_at = AssignmentState.SUBMITTED, now
-    return _with_scores(judgment, scores)
+    return True
 
 
 def _check_time(time_on_task_ms) -> int | None:
@@ -201,23 +157,9 @@ def judgment_submit(
             time_on_task_ms=_check_time(time_on_task_ms),
             now=now,
         )
-        if accel.enabled("submit_sql"):
-            done = _submit_in_one_statement(
-                assignment=found, judgment=judgment, scores=scores, now=now
-            )
-            if done is not None:
-                return done
-        else:
-            with transaction.atomic():
-                taken = Assignment.objects.filter(pk=found.pk, state=AssignmentState.LEASED).update(
-                    state=AssignmentState.SUBMITTED, submitted_at=now
-                )
-                if taken:
-                    judgment.save(force_insert=True)
-                    Score.objects.bulk_create(scores)
-                    Item.objects.filter(pk=item.pk).update(n_done=F("n_done") + 1)
-                    found.state, found.submitted_at = AssignmentState.SUBMITTED, now
-                    return _with_scores(judgment, scores)
+        store = submit_in_one_statement if accel.enabled("submit_sql") else _store_if_live
+        if store(assignment=found, judgment=judgment, scores=scores, now=now):
+            return _with_scores(judgment, scores)
     return _submit_locked(
         assignment_id=assignment_id, rater=rater, answer=answer, time_on_task_ms=time_on_task_ms
     )

@@ -18,6 +18,9 @@ An unknown name is refused (``ImproperlyConfigured``) when the settings load, ra
 silently ignored. The setting is read on every call, so a test's ``override_settings`` and an operator's change of
 the variable followed by a restart of the web and worker processes take effect without a
 deploy.
+
+The package also holds the process tuning shared by the apps (``malloc``, ``prepared``);
+README.md here lists every acceleration and the app package (``<app>/accel/``) it lives in.
 """
 
 from __future__ import annotations
