@@ -23,7 +23,7 @@ What it does:
    - "cache warm": the ``export_cache_warm`` task for the project, which queueing pairs
      sends when it commits (the seeding writes rows with COPY, so the benchmark sends it),
      with the fast path's caches removed first: it encodes every pair's text into the JSON
-     and the text caches (exports/fast/warm.py). Timed on its own, not an export;
+     and the text caches (exports/accel/warm.py). Timed on its own, not an export;
    - "job jsonl", "job parquet": then the project's first exports, ``export_job_create``
      (format ``trl``: prompt, chosen, rejected; majority vote; both-bad pairs and ties
      dropped) by the project's lead; each must take the fast path with its cache in place
@@ -269,8 +269,7 @@ def warm_child(slug: str) -> None:
 
 def path_spy():
     """Watch which export path the job takes; return a function that describes it."""
-    from exports import fast
-    from exports.fast import cache
+    from exports.accel import cache, fast
 
     seen: dict = {"path": "general", "stores": []}
     run_fast_export, init = fast.run_fast_export, cache.FragmentCache.__init__

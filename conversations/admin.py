@@ -24,6 +24,11 @@ class MessageInline(admin.TabularInline):
     readonly_fields = fields
     can_delete = False
 
+    def has_add_permission(self, request, obj=None):
+        """Messages come from imports only: a message added here could enter the prompt of
+        a queued pair, whose text never changes (exports/accel/README.md)."""
+        return False
+
 
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin):

@@ -21,7 +21,7 @@ def warm_on_commit(sender, project_id: int, **kwargs) -> None:
     committed still succeeds, and the project's next export encodes what it misses itself."""
     from django.db import transaction
 
-    from exports.fast.warm import enabled
+    from exports.accel.warm import enabled
     from exports.tasks import export_cache_warm
 
     def send() -> None:

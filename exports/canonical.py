@@ -2,25 +2,23 @@
 with its prompt, both candidates, every rater's vote and scores, and the versions used.
 
 Records are read in chunks of items ordered by id (keyset pagination, four queries per chunk,
-no model instances), so memory stays flat however large the project. On PostgreSQL, outside
-any enclosing transaction (an export job), the chunks are read by a second thread on its own
-connection, one chunk ahead of the caller, in one REPEATABLE READ snapshot: the database
-prepares the next chunk while the caller aggregates and writes the current one.
+no model instances), so memory stays flat however large the project. This is the reference
+read, plain Django on any database. With the acceleration ``export_snapshot`` (PostgreSQL,
+exports/accel/snapshot.py), outside any enclosing transaction (an export job), the chunks are
+read by a second thread on its own connection, one chunk ahead of the caller, in one
+REPEATABLE READ snapshot: the database prepares the next chunk while the caller aggregates
+and writes the current one.
 """
 
-import queue
-import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db import connection, connections, transaction
 from django.db.models import F, Q
 
-from config import accel
 from conversations.models import Project
+from exports.accel.snapshot import can_read_ahead, read_ahead, serial_reads
 from ratings.models import DriftFlag, FlagState, Item, Judgment, Score, TaskKind
 
 
@@ -79,79 +77,6 @@ class Record:
     b: Candidate | None
     is_gold: bool
     votes: list[Vote]
-
-
-@contextmanager
-def serial_reads(*, snapshot: bool = False) -> Iterator[None]:
-    """Read without parallel query workers (PostgreSQL; elsewhere this does nothing).
-
-    Every chunk query is small, yet PostgreSQL plans most of them with parallel workers, and
-    starting those for each query costs more than they save (on two CPUs, a 5,000-item chunk
-    of pairs with both responses: 104 ms with two workers, 24 ms without). ``SET LOCAL``
-    lasts until the end of the transaction this opens; with ``snapshot`` (only when this is
-    the outermost transaction) every query in it sees the same REPEATABLE READ snapshot.
-    Elsewhere no transaction is opened: SQLite would hold its write lock for the whole export.
-    """
-    if not accel.enabled("export_snapshot"):
-        yield
-        return
-    outermost = not connection.in_atomic_block
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            if snapshot and outermost:
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
-        yield
-
-
-_DONE = object()
-
-
-class _Failed:
-    def __init__(self, exc: BaseException):
-        self.exc = exc
-
-
-def read_ahead(produce: Callable[[], Iterator[list]], depth: int = 1) -> Iterator[list]:
-    """Run ``produce()`` in a thread with its own database connection and yield what it
-    yields, at most ``depth`` items ahead of the caller. The thread's errors are raised here;
-    when the caller stops early, the thread stops after its current item."""
-    handoff: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(item) -> bool:
-        while not stop.is_set():
-            try:
-                handoff.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def run() -> None:
-        try:
-            for item in produce():
-                if not put(item):
-                    return
-            put(_DONE)
-        except BaseException as exc:  # handed to the caller, which raises it
-            put(_Failed(exc))
-        finally:
-            connections.close_all()  # this thread's connections only
-
-    thread = threading.Thread(target=run, name="export-reader", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = handoff.get()
-            if item is _DONE:
-                return
-            if isinstance(item, _Failed):
-                raise item.exc
-            yield item
-    finally:
-        stop.set()
-        thread.join()
 
 
 def _flagged_raters(project: Project) -> set[int]:
@@ -244,12 +169,12 @@ def iter_records(
     scores); the last three select the chunk by id range as a subquery rather than by a list
     of ids, which would have to be built, sent and parsed for every chunk. A chunk of 5,000
     pairs with responses of a few hundred words is about 10 MB of text; one chunk is in
-    use and, when reading ahead, one more is being read. ``ahead`` (default: on PostgreSQL
-    when no transaction is open, since a second connection cannot see uncommitted rows)
-    reads in a second thread, see the module docstring.
+    use and, when reading ahead, one more is being read. ``ahead`` (default: when the
+    acceleration ``export_snapshot`` is on and no transaction is open, since a second
+    connection cannot see uncommitted rows) reads in a second thread, see the module docstring.
     """
     if ahead is None:
-        ahead = accel.enabled("export_snapshot") and not connection.in_atomic_block
+        ahead = can_read_ahead()
 
     def produce() -> Iterator[list[Record]]:
         with serial_reads(snapshot=True):

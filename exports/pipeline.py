@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from config.accel.malloc import fix_malloc_mmap_threshold
 from conversations.models import Project
-from exports import fast
+from exports.accel import fast
 from exports.aggregation import METHODS, Aggregator
 from exports.canonical import (
     ExportFilters,

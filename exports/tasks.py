@@ -11,7 +11,7 @@ def export_job_run(job_id: int) -> None:
 
 @shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
 def export_cache_warm(project_id: int) -> dict:
-    from exports.fast.warm import warm_cache
+    from exports.accel.warm import warm_cache
 
     return warm_cache(project_id)
 
@@ -19,7 +19,7 @@ def export_cache_warm(project_id: int) -> dict:
 @shared_task
 def export_cache_warm_all() -> None:
     """The periodic entry point: one warm per project that has pairwise items."""
-    from exports.fast.warm import enabled, project_ids_with_pairs
+    from exports.accel.warm import enabled, project_ids_with_pairs
 
     if not enabled():
         return

@@ -44,6 +44,14 @@ class ItemAdmin(admin.ModelAdmin):
     raw_id_fields = ["conversation", "response", "response_b"]
     readonly_fields = ["n_active", "n_done", "queue_rank"]
 
+    def get_readonly_fields(self, request, obj=None):
+        """Once an item exists its text is fixed: the conversation and the responses it
+        shows are read-only. Exports rely on it (a pair's text never changes after
+        queueing; the export cache keys a pair's encoded text by the item's id and creation
+        time, exports/accel/README.md), and so do the votes already cast on it."""
+        text = ["conversation", "response", "response_b"] if obj is not None else []
+        return [*self.readonly_fields, *text]
+
 
 @admin.register(Assignment)
 class AssignmentAdmin(admin.ModelAdmin):

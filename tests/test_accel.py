@@ -19,7 +19,7 @@ from config import accel
 from conversations.importers.writers import CopyWriter, OrmWriter, writer_class
 from conversations.models import Conversation, KBReference, Message, Project, Role
 from conversations.services.imports import transcript_import
-from exports import fast
+from exports.accel import fast
 from exports.canonical import ExportFilters
 from exports.pipeline import ExportOptions, run_export
 from ratings import quality_data

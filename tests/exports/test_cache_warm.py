@@ -16,10 +16,10 @@ from django.utils import timezone
 
 from conversations.models import Message, Role
 from conversations.services.projects import membership_set
+from exports.accel import cache as text_cache
+from exports.accel import decisions
+from exports.accel.warm import warm_cache
 from exports.canonical import ExportFilters
-from exports.fast import cache as text_cache
-from exports.fast import decisions
-from exports.fast.warm import warm_cache
 from ratings.models import Item, Judgment, TaskKind
 from ratings.services.items import items_queue
 from ratings.services.judgment_import import judgment_import

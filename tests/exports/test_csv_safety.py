@@ -239,7 +239,7 @@ def test_jsonl_and_parquet_keep_the_exact_text(
 
 def test_csv_exports_never_take_the_fast_path():
     """The fast export writes JSONL and Parquet only, so every CSV goes through RowWriter."""
-    from exports import fast
+    from exports.accel import fast
     from exports.pipeline import ExportOptions
 
     assert fast.refusal(ExportOptions(format="trl", file_type="csv")) is not None

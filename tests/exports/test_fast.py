@@ -13,10 +13,9 @@ import pytest
 from django.utils import timezone
 
 from conversations.models import Message
-from exports import fast
+from exports.accel import cache as text_cache
+from exports.accel import fast, reading
 from exports.canonical import ExportFilters
-from exports.fast import cache as text_cache
-from exports.fast import reading
 from exports.pipeline import ExportOptions, run_export
 from exports.writers import RowWriter
 from ratings.models import DriftFlag, FlagState, Item, Judgment, TaskKind

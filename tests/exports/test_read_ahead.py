@@ -6,7 +6,8 @@ import threading
 import pytest
 from django.db import connection
 
-from exports.canonical import ExportFilters, iter_records, read_ahead
+from exports.accel.snapshot import read_ahead
+from exports.canonical import ExportFilters, iter_records
 from exports.pipeline import ExportOptions, run_export
 from ratings.models import TaskKind
 

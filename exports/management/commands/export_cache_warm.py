@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from config import accel
 from conversations.models import Project
-from exports.fast.warm import project_ids_with_pairs, warm_cache
+from exports.accel.warm import project_ids_with_pairs, warm_cache
 
 
 class Command(BaseCommand):

@@ -22,9 +22,9 @@ from django.db import connection, transaction
 
 from config import accel
 from config.accel.malloc import fix_malloc_mmap_threshold
+from exports.accel import decisions
+from exports.accel.cache import FragmentCache, TextCache
 from exports.canonical import ExportFilters
-from exports.fast import decisions
-from exports.fast.cache import FragmentCache, TextCache
 
 # first key of the advisory lock (the second is the project id): "RLEXPORT" as a number
 LOCK_KEY = 0x524C4558

@@ -39,11 +39,12 @@ from django.db import connection, transaction
 
 from config import accel
 from conversations.models import Project
-from exports.canonical import ExportFilters, read_ahead, serial_reads
+from exports.accel import cache as text_cache
+from exports.accel import decisions
+from exports.accel.cache import CacheMiss
+from exports.accel.snapshot import read_ahead, serial_reads
+from exports.canonical import ExportFilters
 from exports.exporters import REGISTRY
-from exports.fast import cache as text_cache
-from exports.fast import decisions
-from exports.fast.cache import CacheMiss
 from exports.writers import RowWriter
 from ratings.models import TaskKind
 

@@ -39,8 +39,8 @@ import pyarrow as pa
 from django.conf import settings
 from django.db import connection
 
-from exports.fast.decisions import int64s
-from exports.fast.reading import (
+from exports.accel.decisions import int64s
+from exports.accel.reading import (
     in_parallel,
     nested_loops,
     server_encodes_like_orjson,
