@@ -282,10 +282,10 @@ QUALITY_MIN_SHARED_ITEMS = env_int("RATELOOP_QUALITY_MIN_SHARED_ITEMS", 20)
 # (PostgreSQL only; empty: always read everything).
 QUALITY_CACHE_DIR = os.environ.get("RATELOOP_QUALITY_CACHE_DIR", str(VAR_DIR / "cache" / "quality"))
 # Where export jobs keep each pair's text encoded as JSON, so that later exports need not read
-# and escape it again (exports/fast/cache.py). Local to the machine; safe to delete.
+# and escape it again (exports/accel/cache.py). Local to the machine; safe to delete.
 EXPORT_CACHE_DIR = os.environ.get("RATELOOP_EXPORT_CACHE_DIR", str(VAR_DIR / "cache" / "exports"))
 # Encode new pairs into that cache when they are queued (a Celery task on commit), so that a
-# project's first export is as fast as the next ones (exports/fast/warm.py). PostgreSQL only.
+# project's first export is as fast as the next ones (exports/accel/warm.py). PostgreSQL only.
 EXPORT_CACHE_WARM = env_bool("RATELOOP_EXPORT_CACHE_WARM", True)
 # ... and, as a safety net (a lost task, a cleared folder), every project's pairs this often
 # (a complete cache: the pairs' ids and the cache's index are read). 0: only on queueing.

@@ -16,7 +16,7 @@ class ExportsConfig(AppConfig):
 
 
 def warm_on_commit(sender, project_id: int, **kwargs) -> None:
-    """New pairs: encode their text for exports once they are committed (exports/fast/warm.py).
+    """New pairs: encode their text for exports once they are committed (exports/accel/warm.py).
     Optional work: if the task cannot be sent (the broker is down), the queueing that
     committed still succeeds, and the project's next export encodes what it misses itself."""
     from django.db import transaction

@@ -118,7 +118,7 @@ def run_export(
 ) -> ExportResult:
     """Write the export's files, manifest and card into ``out_dir`` (see module docstring).
 
-    ``engine``: "auto" takes the fast path (``exports/fast``) when it covers the request
+    ``engine``: "auto" takes the fast path (``exports/accel/fast.py``) when it covers the request
     exactly and the general one otherwise; "general" and "fast" force one (forcing "fast" on
     a request it does not cover raises ValueError). Both write the same bytes and manifest.
     """

@@ -1,5 +1,5 @@
 """Queued pairs have their text encoded for exports once committed, so that a project's first
-export reads only votes (exports/fast/warm.py); the export then writes the same bytes."""
+export reads only votes (exports/accel/warm.py); the export then writes the same bytes."""
 
 import io
 import json

@@ -1,6 +1,6 @@
 """python manage.py export_cache_warm [--project SLUG ...]
 
-Encodes the text of every pair the export cache misses (exports/fast/warm.py), in-process:
+Encodes the text of every pair the export cache misses (exports/accel/warm.py), in-process:
 what the ``export_cache_warm`` task does when pairs are queued. For a machine whose cache
 folder is new or was deleted, or a project queued while ``RATELOOP_EXPORT_CACHE_WARM`` was off.
 Without --project, every project that has pairwise items."""
