@@ -158,7 +158,7 @@ def child_main(argv: list[str]) -> int:
     done = time.perf_counter()
     from django.db import connection
 
-    from conversations.importers.writers import set_based_checks_possible
+    from conversations.accel.foreign_keys import set_based_checks_possible
 
     with connection.cursor() as cursor:  # what the import's CopyWriter.begin decided
         set_based = settings.IMPORT_FOREIGN_KEYS == "auto" and set_based_checks_possible(cursor)

@@ -16,9 +16,10 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 
 from config import accel
-from conversations.importers.writers import CopyWriter, OrmWriter, writer_class
+from conversations.accel.copy_writer import CopyWriter
+from conversations.importers.writers import OrmWriter
 from conversations.models import Conversation, KBReference, Message, Project, Role
-from conversations.services.imports import transcript_import
+from conversations.services.imports import transcript_import, writer_class
 from exports.accel import fast
 from exports.canonical import ExportFilters
 from exports.pipeline import ExportOptions, run_export

@@ -16,7 +16,7 @@ Refused, each with the field where it was found (when it is known):
 ``parse_line`` is the reader's entry: orjson alone for the common line, and it says whether
 the value is already checked. A value that is not is checked by ``check`` before anything
 recurses into it or stores it: the general parsing path does that, and the transcript fast
-path (``importers.fastpath``) makes the same checks on the few fields it stores, cheaply,
+path (``conversations.accel.fastpath``) makes the same checks on the few fields it stores, cheaply,
 since a walk of every record would cost a third of its parsing.
 """
 

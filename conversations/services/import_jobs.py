@@ -2,11 +2,12 @@
 
 from django.conf import settings
 from django.core.files.base import ContentFile, File
-from django.db import connections, models, transaction
+from django.db import models, transaction
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
 from config import accel
+from conversations.accel.job_progress import progress_connection
 from conversations.jobs import job_enqueue, job_run
 from conversations.models import ImportJob, JobState, Project, Role, SourceFormat
 from conversations.services.access import require_role
@@ -64,24 +65,12 @@ def import_job_create(
 
 
 def import_progress_writer(job_id: int, model: type[models.Model] = ImportJob):
-    """Progress goes through a second connection so that it is visible while the import's
-    own transaction is still open. SQLite would lock against the open transaction, so there
-    progress is only written at the end. ``model``: a job with ``bytes_read`` and
-    ``records_read`` (the judgment import's too)."""
-    if not accel.enabled("job_progress"):
-        return None, None
-    side = connections.create_connection("default")
-    side.set_autocommit(True)
-
-    def write(summary) -> None:
-        with side.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {model._meta.db_table} SET bytes_read = %s, records_read = %s "
-                "WHERE id = %s",
-                [summary.bytes_read, summary.records_read, job_id],
-            )
-
-    return write, side
+    """(write, connection) for a job's progress while it runs, or (None, None): then progress
+    is only written at the end. ``model``: a job with ``bytes_read`` and ``records_read``
+    (the judgment import's too)."""
+    if accel.enabled("job_progress"):
+        return progress_connection(job_id, model)
+    return None, None
 
 
 def import_job_run(*, job_id: int) -> ImportJob:

@@ -19,21 +19,16 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from config import accel
 from config.accel.malloc import fix_malloc_mmap_threshold
-from conversations.importers.fastpath import fast_path
+from conversations.accel.copy_writer import CopyWriter, stored_hashes
+from conversations.accel.fastpath import fast_path
+from conversations.accel.fork import can_fork, worker_batches
 from conversations.importers.formats import PARSERS, detect_json_format
-from conversations.importers.pipeline import (
-    Batch,
-    Prepared,
-    Rejected,
-    can_fork,
-    prepare_batches,
-    worker_batches,
-)
+from conversations.importers.pipeline import Batch, Prepared, Rejected, prepare_batches
 from conversations.importers.readers import (
     COMPRESSION_ERRORS,
     RecordReadError,
@@ -43,7 +38,7 @@ from conversations.importers.readers import (
     open_stream,
 )
 from conversations.importers.records import RecordError, SourceRecord
-from conversations.importers.writers import BaseWriter, writer_class
+from conversations.importers.writers import BaseWriter, OrmWriter
 from conversations.models import Conversation, Project, SourceFormat
 
 
@@ -116,6 +111,12 @@ class ImportFailed(Exception):
 
 
 ProgressCallback = Callable[[ImportSummary], None]
+
+
+def writer_class() -> type[BaseWriter]:
+    """The binary COPY writer where ``import_copy`` is on (conversations/accel/), else the
+    ORM writer. The COPY writer also brings the fast path and the forked parser."""
+    return CopyWriter if accel.enabled("import_copy") else OrmWriter
 
 
 class _Importer:
@@ -212,14 +213,7 @@ class _Importer:
     def existing_hashes(self, external_ids: list[str]) -> dict[str, str]:
         """Content hashes of the conversations already stored under these ids."""
         if accel.enabled("import_copy"):
-            # one array parameter instead of thousands of placeholders
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    f"SELECT external_id, content_hash FROM {Conversation._meta.db_table} "
-                    "WHERE project_id = %s AND external_id = ANY(%s)",
-                    [self.project.pk, external_ids],
-                )
-                return dict(cursor.fetchall())
+            return stored_hashes(self.project.pk, external_ids)
         return dict(
             Conversation.objects.filter(
                 project=self.project, external_id__in=external_ids

@@ -12,12 +12,14 @@ import psycopg
 import pytest
 from django.db import IntegrityError, OperationalError, connection, connections, transaction
 
+from conversations.accel.binary import ID
+from conversations.accel.copy_batches import unpack
+from conversations.accel.copy_writer import CopyWriter
+from conversations.accel.fastpath import native_copy_rows
+from conversations.accel.foreign_keys import set_based_checks_possible
 from conversations.importers import formats
-from conversations.importers.copy_batches import unpack
-from conversations.importers.fastpath import native_copy_rows
 from conversations.importers.formats import parse_native
 from conversations.importers.records import SourceRecord
-from conversations.importers.writers import ID, CopyWriter, set_based_checks_possible
 from conversations.models import Conversation, ImportJob, KBReference, Message, Project
 from conversations.services.imports import ImportFailed, transcript_import
 
@@ -511,7 +513,7 @@ def test_the_project_cannot_be_deleted_while_an_import_writes_into_it(settings):
 
 
 def _report_can_fork(out) -> None:
-    from conversations.importers.pipeline import can_fork
+    from conversations.accel.fork import can_fork
 
     out.send(can_fork())
 
@@ -520,7 +522,7 @@ def _report_can_fork(out) -> None:
 def test_a_daemonic_process_parses_in_process_instead_of_forking(daemon):
     """A child of Celery's prefork pool is daemonic and may not have children (the real
     worker's import is in test_worker.py); the command line keeps its parsing process."""
-    from conversations.importers.pipeline import can_fork
+    from conversations.accel.fork import can_fork
 
     assert can_fork()
     context = multiprocessing.get_context("fork")

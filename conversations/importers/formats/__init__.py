@@ -14,7 +14,7 @@ from conversations.importers.formats.chat import (
     parse_sharegpt,
 )
 from conversations.importers.formats.csv_rows import parse_csv
-from conversations.importers.formats.fields import OPENAI_ROLE_ALIASES, ROLES, _datetime
+from conversations.importers.formats.fields import OPENAI_ROLE_ALIASES, ROLES, record_datetime
 from conversations.importers.formats.hh import hh_join, hh_split, parse_hh
 from conversations.importers.formats.oasst import parse_oasst
 from conversations.importers.records import ParsedConversation, SourceRecord
@@ -25,7 +25,7 @@ __all__ = [
     "OPENAI_ROLE_ALIASES",
     "PARSERS",
     "ROLES",
-    "_datetime",
+    "record_datetime",
     "detect_json_format",
     "hh_join",
     "hh_split",

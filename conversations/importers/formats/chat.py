@@ -7,7 +7,6 @@ from conversations.importers.formats.fields import (
     ROLES,
     SHAREGPT_ROLES,
     _content,
-    _datetime,
     _dict,
     _id,
     _kb_refs,
@@ -15,6 +14,7 @@ from conversations.importers.formats.fields import (
     _require_response,
     _role,
     _str,
+    record_datetime,
 )
 from conversations.importers.records import (
     ParsedConversation,
@@ -117,7 +117,7 @@ def parse_native(record: SourceRecord) -> list[ParsedConversation]:
         messages=messages,
         external_id=_id(obj.get("id"), "id") or None,
         metadata=_dict(obj.get("metadata"), "metadata"),
-        occurred_at=_datetime(obj.get("occurred_at"), "occurred_at"),
+        occurred_at=record_datetime(obj.get("occurred_at"), "occurred_at"),
         line=record.line,
     )
     return [_require_response(conv)]

@@ -72,7 +72,7 @@ def _id(value: object, field: str) -> str:
     return text
 
 
-def _datetime(value: object, field: str) -> datetime | None:
+def record_datetime(value: object, field: str) -> datetime | None:
     if value in (None, ""):
         return None
     try:

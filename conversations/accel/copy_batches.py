@@ -1,6 +1,6 @@
 """A batch of conversations' COPY rows as two byte strings, ready to send and to store.
 
-The parsing process (see ``importers.pipeline``) hands the importer thousands of
+The parsing process (see ``accel.fork``) hands the importer thousands of
 conversations a batch. As one ``CopyRows`` each, pickling them there and unpickling them here
 cost more CPU than PostgreSQL's COPY of them, and giving each its id meant a ``replace`` and a
 copy per conversation. ``pack`` joins the batch's rows into one byte string per table, and
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 if TYPE_CHECKING:
-    from conversations.importers.writers import CopyRows
+    from conversations.accel.copy_writer import CopyRows
 
 CONVERSATION_ID_AT = 6  # in a conversation's row: after the field count and the id's length
 _ID_BYTES = np.arange(8)

@@ -36,14 +36,14 @@ NULL = b"\xff\xff\xff\xff"
 ID = b"\xff" * 8
 ID_FIELD = b"\x00\x00\x00\x08" + ID
 PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
-_length = struct.Struct(">i").pack
+length_field = struct.Struct(">i").pack
 _int2 = struct.Struct(">ih").pack
 _int4 = struct.Struct(">ii").pack
 _int8 = struct.Struct(">iq").pack
 # field count, conversation id, position (integer), candidate (smallint)
-_MESSAGE_START = struct.Struct(">hi8siiih").pack
+MESSAGE_START = struct.Struct(">hi8siiih").pack
 MESSAGE_ID_AT = 6  # in a message's row: after the field count and the id's length
-EMPTY_JSON = _length(3) + b"\x01{}"
+EMPTY_JSON = length_field(3) + b"\x01{}"
 
 
 def json_text(value: dict) -> str:
@@ -58,7 +58,7 @@ def json_text(value: dict) -> str:
 
 def copy_text(value: str) -> bytes:
     data = value.encode()
-    return _length(len(data)) + data
+    return length_field(len(data)) + data
 
 
 def copy_json(value: dict | None) -> bytes:
@@ -69,7 +69,7 @@ def copy_json(value: dict | None) -> bytes:
         data = orjson.dumps(value)
     except TypeError:
         data = json_text(value).encode()
-    return _length(len(data) + 1) + b"\x01" + data
+    return length_field(len(data) + 1) + b"\x01" + data
 
 
 def copy_smallint(value: int | None) -> bytes:
@@ -105,16 +105,16 @@ def message_row(
     ``copy_json`` gives it; ``ID`` stands for the conversation's id."""
     return b"".join(
         (
-            _MESSAGE_START(10, 8, ID, 4, position, 2, candidate),
-            _length(len(role)),
+            MESSAGE_START(10, 8, ID, 4, position, 2, candidate),
+            length_field(len(role)),
             role,
-            _length(len(content)),
+            length_field(len(content)),
             content,
-            _length(len(name)),
+            length_field(len(name)),
             name,
-            _length(len(model)),
+            length_field(len(model)),
             model,
-            _length(len(external_id)),
+            length_field(len(external_id)),
             external_id,
             copy_smallint(source_rank),
             metadata,

@@ -19,35 +19,34 @@ from collections.abc import Callable
 import orjson
 from django.conf import settings
 
+from conversations.accel.binary import (
+    EMPTY_JSON,
+    ID,
+    MESSAGE_ID_AT,
+    MESSAGE_START,
+    length_field,
+    message_row,
+)
+from conversations.accel.copy_writer import CopyRows, CopyWriter
 from conversations.importers.formats import (
     FAST_MESSAGE_KEYS,
     OPENAI_ROLE_ALIASES,
     ROLES,
-    _datetime,
+    record_datetime,
 )
 from conversations.importers.records import RecordError
-from conversations.importers.writers import (
-    _MESSAGE_START,
-    EMPTY_JSON,
-    ID,
-    MESSAGE_ID_AT,
-    BaseWriter,
-    CopyRows,
-    CopyWriter,
-    _length,
-    message_row,
-)
+from conversations.importers.writers.base import BaseWriter
 from conversations.models import MessageRole, SourceFormat
 
 ROLE_BYTES = {role: role.encode() for role in ROLES}
 ASSISTANT = str(MessageRole.ASSISTANT)
 # The common message (no name, model, id or metadata): after its position, candidate 0 and
 # role, its COPY row ends with these fields, and its hashed header is "<position>" + this.
-PLAIN_ROLE_FIELD = {role: b"%s%s" % (_length(len(b)), b) for role, b in ROLE_BYTES.items()}
+PLAIN_ROLE_FIELD = {role: b"%s%s" % (length_field(len(b)), b) for role, b in ROLE_BYTES.items()}
 PLAIN_TAIL = message_row(0, 0, b"", b"", b"", b"", b"", None, EMPTY_JSON)[-(3 * 4 + 4 + 7) :]
 PLAIN_HASH = {role: b"\x1f0\x1f%s\x1f\x1f\x1f" % b for role, b in ROLE_BYTES.items()}
 # a common message's row is this long, plus its role field and its content
-PLAIN_FIXED = len(_MESSAGE_START(10, 8, ID, 4, 0, 2, 0)) + 4 + len(PLAIN_TAIL)
+PLAIN_FIXED = len(MESSAGE_START(10, 8, ID, 4, 0, 2, 0)) + 4 + len(PLAIN_TAIL)
 FastPath = Callable[[object, int], tuple[str, str, CopyRows] | None]
 
 
@@ -62,7 +61,7 @@ def _json_field(value: dict | None, room: int) -> bytes | None:
         return None
     if b"\\u0000" in data or (len(data) > room and data.count(b"[") + data.count(b"{") > room):
         return None
-    return _length(len(data) + 1) + b"\x01" + data
+    return length_field(len(data) + 1) + b"\x01" + data
 
 
 def native_copy_rows(
@@ -92,7 +91,7 @@ def native_copy_rows(
     if metadata_field is None:
         return None
     try:
-        occurred_at = _datetime(value.get("occurred_at"), "occurred_at")
+        occurred_at = record_datetime(value.get("occurred_at"), "occurred_at")
     except RecordError:
         return None
     hashed: list[bytes] = []  # what ParsedConversation.content_hash digests, in pieces
@@ -117,9 +116,9 @@ def native_copy_rows(
                 hashed += (b"%d" % position, PLAIN_HASH[role], data, b"\x1e")
                 role_field = PLAIN_ROLE_FIELD[role]
                 rows += (
-                    _MESSAGE_START(10, 8, ID, 4, position, 2, 0),
+                    MESSAGE_START(10, 8, ID, 4, position, 2, 0),
                     role_field,
-                    _length(len(data)),
+                    length_field(len(data)),
                     data,
                     PLAIN_TAIL,
                 )
