@@ -328,7 +328,7 @@ IMPORT_MAX_DECOMPRESSED_BYTES = env_int("RATELOOP_IMPORT_MAX_DECOMPRESSED_BYTES"
 IMPORT_MAX_BLANK_LINES = env_int("RATELOOP_IMPORT_MAX_BLANK_LINES", 1000)
 IMPORT_MAX_UPLOAD_BYTES = env_int("RATELOOP_IMPORT_MAX_UPLOAD_BYTES", 2 << 30)
 # "auto": the COPY writer checks foreign keys set-based where the database role may
-# (conversations.importers.writers.CopyWriter); "triggers": always PostgreSQL's per-row checks.
+# (conversations.accel.copy_writer.CopyWriter); "triggers": always PostgreSQL's per-row checks.
 IMPORT_FOREIGN_KEYS = os.environ.get("RATELOOP_IMPORT_FOREIGN_KEYS", "auto")
 if IMPORT_FOREIGN_KEYS not in ("auto", "triggers"):
     raise ImproperlyConfigured(
