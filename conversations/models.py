@@ -276,19 +276,17 @@ class BackgroundJob(models.Model):
         return None
 
 
-class ImportJob(BackgroundJob):
-    """One uploaded transcript file and what became of it."""
+class FileImportJob(BackgroundJob):
+    """An uploaded file a worker imports record by record: transcripts (``ImportJob``) or
+    judgments made elsewhere (``ratings.JudgmentImportJob``). Each kind adds its project,
+    its file fields (their folders differ) and its own counts."""
 
     error_field = "failure"
-    task_name = "conversations.tasks.transcript_import_job"
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="import_jobs")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
-    file = models.FileField(upload_to="imports/%Y/%m/")
     original_name = models.CharField(max_length=255)
-    format = models.CharField(max_length=16, choices=SourceFormat.choices, blank=True)
     skip_invalid = models.BooleanField(default=False)
     state = models.CharField(max_length=16, choices=JobState.choices, default=JobState.QUEUED)
     bytes_total = models.BigIntegerField(default=0)
@@ -298,20 +296,31 @@ class ImportJob(BackgroundJob):
     duplicates = models.PositiveIntegerField(default=0)
     rejected = models.PositiveIntegerField(default=0)
     errors = models.JSONField(default=list, blank=True)
-    rejects_file = models.FileField(upload_to="imports/rejects/%Y/%m/", blank=True)
     failure = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        abstract = True
         ordering = ["-created_at"]
-
-    def __str__(self) -> str:
-        return f"import {self.pk} of {self.original_name} ({self.state})"
 
     @property
     def progress(self) -> float:
         if self.state == JobState.SUCCEEDED:
             return 1.0
         return min(1.0, self.bytes_read / self.bytes_total) if self.bytes_total else 0.0
+
+
+class ImportJob(FileImportJob):
+    """One uploaded transcript file and what became of it."""
+
+    task_name = "conversations.tasks.transcript_import_job"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="import_jobs")
+    file = models.FileField(upload_to="imports/%Y/%m/")
+    format = models.CharField(max_length=16, choices=SourceFormat.choices, blank=True)
+    rejects_file = models.FileField(upload_to="imports/rejects/%Y/%m/", blank=True)
+
+    def __str__(self) -> str:
+        return f"import {self.pk} of {self.original_name} ({self.state})"
