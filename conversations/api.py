@@ -135,18 +135,32 @@ class ImportJobCreateApi(APIView):
         )
 
 
-def _lead_job(request: Request, pk: int) -> ImportJob:
-    jobs = ImportJob.objects.filter(
-        project__in=Project.objects.with_role(request.user, "lead")
+def lead_file_job(request: Request, model, pk: int):
+    """The import job (``ImportJob`` or ``ratings.JudgmentImportJob``) ``pk`` of a project the
+    user leads; 404 otherwise."""
+    jobs = model.objects.filter(
+        project__in=Project.objects.with_role(request.user, Role.LEAD)
     ).select_related("project")
     return get_object_or_404(jobs, pk=pk)
+
+
+def rejects_file_response(job) -> FileResponse:
+    """The records an import job skipped as invalid, as a JSONL download; 404 without any."""
+    if not job.rejects_file:
+        raise Http404("this job rejected no record")
+    return FileResponse(
+        job.rejects_file.open("rb"),
+        as_attachment=True,
+        filename=f"{job.original_name}.rejects.jsonl",
+        content_type="application/x-ndjson",
+    )
 
 
 class ImportJobDetailApi(APIView):
     @extend_schema(responses=ImportJobOutputSerializer)
     def get(self, request: Request, pk: int) -> Response:
         """Read an import job's state, progress and counts, with every error found."""
-        job = _lead_job(request, pk)
+        job = lead_file_job(request, ImportJob, pk)
         return Response(ImportJobOutputSerializer(job, context={"request": request}).data)
 
 
@@ -156,12 +170,4 @@ class ImportJobRejectsApi(APIView):
 
     @extend_schema(responses={(200, "application/x-ndjson"): bytes})
     def get(self, request: Request, pk: int) -> FileResponse:
-        job = _lead_job(request, pk)
-        if not job.rejects_file:
-            raise Http404("this job rejected no record")
-        return FileResponse(
-            job.rejects_file.open("rb"),
-            as_attachment=True,
-            filename=f"{job.original_name}.rejects.jsonl",
-            content_type="application/x-ndjson",
-        )
+        return rejects_file_response(lead_file_job(request, ImportJob, pk))

@@ -5,7 +5,7 @@ Like the transcript import: the upload creates a job that a worker runs, and the
 """
 
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404
+from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
+from conversations.api import lead_file_job, rejects_file_response
 from conversations.models import Project, Role
 from conversations.services.access import require_role
 from conversations.services.import_jobs import UploadTooLarge
@@ -129,18 +130,11 @@ class JudgmentImportApi(APIView):
         )
 
 
-def _lead_job(request: Request, pk: int) -> JudgmentImportJob:
-    jobs = JudgmentImportJob.objects.filter(
-        project__in=Project.objects.with_role(request.user, Role.LEAD)
-    ).select_related("project")
-    return get_object_or_404(jobs, pk=pk)
-
-
 class JudgmentImportJobDetailApi(APIView):
     @extend_schema(responses=JudgmentImportJobOutputSerializer)
     def get(self, request: Request, pk: int) -> Response:
         """Read a judgment import job's state, progress and counts, with every error found."""
-        job = _lead_job(request, pk)
+        job = lead_file_job(request, JudgmentImportJob, pk)
         return Response(JudgmentImportJobOutputSerializer(job, context={"request": request}).data)
 
 
@@ -150,12 +144,4 @@ class JudgmentImportJobRejectsApi(APIView):
 
     @extend_schema(responses={(200, "application/x-ndjson"): bytes})
     def get(self, request: Request, pk: int) -> FileResponse:
-        job = _lead_job(request, pk)
-        if not job.rejects_file:
-            raise Http404("this job rejected no record")
-        return FileResponse(
-            job.rejects_file.open("rb"),
-            as_attachment=True,
-            filename=f"{job.original_name}.rejects.jsonl",
-            content_type="application/x-ndjson",
-        )
+        return rejects_file_response(lead_file_job(request, JudgmentImportJob, pk))

@@ -519,6 +519,21 @@ def test_job_status_is_for_the_project_leads_only(
     assert api(UserFactory()).get(job["status_url"]).status_code == 404
 
 
+def test_rejects_file_is_for_the_project_leads_only(
+    conv, project, lead, member, django_capture_on_commit_callbacks
+):
+    job = post_job(
+        api(lead),
+        project,
+        jsonl(SCORE, pair(winner="x")),
+        django_capture_on_commit_callbacks,
+        skip_invalid="true",
+    )
+    assert api(lead).get(job["rejects_url"]).status_code == 200
+    assert api(member(Role.EVALUATOR)).get(job["rejects_url"]).status_code == 404
+    assert api(UserFactory()).get(job["rejects_url"]).status_code == 404
+
+
 def test_the_page_uploads_a_job_and_shows_its_state(
     conv, project, lead, member, client, settings, django_capture_on_commit_callbacks
 ):
